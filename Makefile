@@ -1,0 +1,35 @@
+# The two commands: `make run` serves the console with demo data; `make test` runs the suite.
+# Both set everything up first (virtualenv, pinned requirements, PostgreSQL, migrations).
+SHELL := /bin/bash
+PYTHON ?= python3
+PY := .venv/bin/python
+STAMP := .venv/.requirements-installed
+ENV := export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; export DATABASE_URL="$$($(PY) scripts/prepare_env.py)";
+
+.PHONY: run test bench setup browser migrate
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv .venv
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+setup: $(STAMP)
+
+browser:
+	@scripts/ensure-chromium
+
+migrate: setup
+	@$(ENV) $(PY) manage.py migrate --noinput -v0
+
+run: setup
+	@set -e; $(ENV) \
+	$(PY) manage.py migrate --noinput -v0; \
+	$(PY) manage.py collectstatic --noinput -v0; \
+	$(PY) manage.py bootstrap_demo; \
+	exec $(PY) manage.py serve --host 127.0.0.1 --port 8000
+
+test: setup browser
+	@set -e; $(ENV) $(PY) -m pytest
+
+bench: setup browser
+	@set -e; $(ENV) $(PY) manage.py migrate --noinput -v0; $(PY) bench/run.py

@@ -1,0 +1,331 @@
+"""The hash chain: appending events under one lock, verifying them, signing checkpoints.
+
+hash = SHA-256(prev_hash || RFC8785(content)), where content is every stored field but the
+two hashes (seq, event_id and received_at included). The first event's prev_hash is 32 zero
+bytes. Appends take a row lock on the single chain-head row, so seq is gapless and ordered
+whatever the number of concurrent writers.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone as dt_timezone
+
+from cryptography.exceptions import InvalidSignature
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.events import signing
+from apps.events.canonical import canonical_json
+from apps.events.models import Checkpoint
+
+GENESIS = bytes(32)
+
+# Every stored field but the hashes, in column order. This tuple is the hashed content.
+CONTENT_FIELDS = (
+    "seq", "event_id", "occurred_at", "received_at", "action", "category", "outcome", "severity",
+    "actor_type", "actor_id", "actor_name", "actor_email", "auth_method", "ip_address",
+    "user_agent", "session_id", "resource_type", "resource_id", "resource_name", "project",
+    "region", "request_method", "request_path", "status_code", "trace_id", "request_id", "tags",
+    "description", "changes", "metadata",
+)
+_COLUMNS = ", ".join(CONTENT_FIELDS)
+
+
+def format_time(value: datetime) -> str:
+    """Timestamps in the hashed content: UTC, always six fractional digits, `Z`."""
+    return f"{value.astimezone(dt_timezone.utc):%Y-%m-%dT%H:%M:%S.%f}Z"
+
+
+def format_ip(value) -> str | None:
+    # One spelling of an address, whatever type the driver hands back (str or ipaddress).
+    return None if value is None else str(ipaddress.ip_address(str(value)))
+
+
+def content_of(values: dict) -> dict:
+    """The hashed content of an event given as a mapping of its stored fields."""
+    content = {name: values[name] for name in CONTENT_FIELDS}
+    # Django's psycopg loader hands jsonb back as text; ingest passes Python values.
+    for name in ("changes", "metadata"):
+        if isinstance(content[name], str):
+            content[name] = json.loads(content[name])
+    content["occurred_at"] = format_time(content["occurred_at"])
+    content["received_at"] = format_time(content["received_at"])
+    content["ip_address"] = format_ip(content["ip_address"])
+    content["tags"] = list(content["tags"] or [])
+    return content
+
+
+def event_hash(prev_hash: bytes, content: dict) -> bytes:
+    return hashlib.sha256(bytes(prev_hash) + canonical_json(content)).digest()
+
+
+def hash_label(value: bytes) -> str:
+    return "sha256:" + bytes(value).hex()
+
+
+# --- appending -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Appended:
+    event_id: str
+    seq: int
+    hash: bytes
+    duplicate: bool
+
+
+def _lock_head(cursor) -> tuple[int, bytes]:
+    cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE")
+    row = cursor.fetchone()
+    if row is None:
+        # The migration creates the row; this covers a database restored without it.
+        cursor.execute("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT DO NOTHING", [GENESIS])
+        cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE")
+        row = cursor.fetchone()
+    return row[0], bytes(row[1])
+
+
+def _copy_value(name: str, value):
+    if name in ("changes", "metadata"):
+        return None if value is None else canonical_json(value).decode("utf-8")
+    return value
+
+
+@transaction.atomic
+def chain_append(events: list[dict], *, received_at: datetime | None = None) -> list[Appended]:
+    """Append normalised events (dicts of stored fields without seq/received_at/hashes).
+
+    Events whose event_id is already stored, or repeated earlier in the same call, are not
+    stored again and come back with duplicate=True and the stored seq and hash.
+    """
+    if not events:
+        return []
+    received_at = received_at or timezone.now()
+    with connection.cursor() as cursor:
+        head_seq, head_hash = _lock_head(cursor)
+        # Under the head lock no other writer can commit, so this duplicate check cannot race.
+        ids = [event["event_id"] for event in events]
+        cursor.execute("SELECT event_id, seq, hash FROM audit_event WHERE event_id = ANY(%s)", [ids])
+        existing = {row[0]: (row[1], bytes(row[2])) for row in cursor.fetchall()}
+
+        results: list[Appended] = []
+        rows = []
+        seq, prev = head_seq, head_hash
+        for event in events:
+            event_id = event["event_id"]
+            if event_id in existing:
+                stored_seq, stored_hash = existing[event_id]
+                results.append(Appended(event_id, stored_seq, stored_hash, True))
+                continue
+            seq += 1
+            values = dict(event, seq=seq, received_at=received_at)
+            digest = event_hash(prev, content_of(values))
+            rows.append(tuple(_copy_value(name, values[name]) for name in CONTENT_FIELDS) + (prev, digest))
+            existing[event_id] = (seq, digest)
+            results.append(Appended(event_id, seq, digest, False))
+            prev = digest
+
+        if rows:
+            with cursor.cursor.copy(f"COPY audit_event ({_COLUMNS}, prev_hash, hash) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute("UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = 1", [seq, prev])
+            every = settings.AUDIT_CHECKPOINT_EVERY
+            if every and seq // every > head_seq // every:
+                _checkpoint_at(cursor, seq // every * every, reason=Checkpoint.Reason.INTERVAL)
+    return results
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def checkpoint_message(*, seq: int, hash: bytes, event_count: int, created_at: datetime, key_id: str) -> bytes:
+    """The exact bytes a checkpoint's signature covers (RFC 8785 JSON, so others can rebuild them)."""
+    return canonical_json({
+        "seq": seq,
+        "hash": hash_label(hash),
+        "event_count": event_count,
+        "created_at": format_time(created_at),
+        "key_id": key_id,
+    })
+
+
+def _checkpoint_at(cursor, seq: int, *, reason: str) -> Checkpoint | None:
+    cursor.execute("SELECT hash FROM audit_event WHERE seq = %s", [seq])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    cursor.execute("SELECT count(*) FROM audit_event WHERE seq <= %s", [seq])
+    count = cursor.fetchone()[0]
+    digest = bytes(row[0])
+    created_at = timezone.now()
+    kid = signing.key_id()
+    signature = signing.sign(checkpoint_message(seq=seq, hash=digest, event_count=count, created_at=created_at, key_id=kid))
+    checkpoint, _ = Checkpoint.objects.get_or_create(
+        seq=seq,
+        defaults=dict(hash=digest, event_count=count, created_at=created_at, reason=reason, key_id=kid, signature=signature),
+    )
+    return checkpoint
+
+
+@transaction.atomic
+def checkpoint_create(*, reason: str = Checkpoint.Reason.MANUAL) -> Checkpoint | None:
+    """Sign the current head of the chain (no-op when it is already checkpointed or empty)."""
+    with connection.cursor() as cursor:
+        head_seq, _ = _lock_head(cursor)
+        if head_seq == 0:
+            return None
+        existing = Checkpoint.objects.filter(seq=head_seq).first()
+        return existing or _checkpoint_at(cursor, head_seq, reason=reason)
+
+
+def checkpoint_signature_valid(checkpoint: Checkpoint, public_key=None) -> bool:
+    key = public_key or signing.public_key()
+    if public_key is None and checkpoint.key_id != signing.key_id():
+        return False
+    message = checkpoint_message(
+        seq=checkpoint.seq, hash=bytes(checkpoint.hash), event_count=checkpoint.event_count,
+        created_at=checkpoint.created_at, key_id=checkpoint.key_id,
+    )
+    try:
+        key.verify(bytes(checkpoint.signature), message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    valid: bool = True
+    first_bad_seq: int | None = None
+    reason: str = ""
+    checked: int = 0
+    from_seq: int | None = None
+    to_seq: int | None = None
+    last_hash: bytes | None = None
+    checkpoints_checked: int = 0
+    checkpoints: list[int] = field(default_factory=list)
+
+    def fail(self, seq: int | None, reason: str) -> "Verification":
+        self.valid, self.first_bad_seq, self.reason = False, seq, reason
+        return self
+
+    def as_dict(self) -> dict:
+        return {
+            "valid": self.valid,
+            "first_bad_seq": self.first_bad_seq,
+            "reason": self.reason or None,
+            "checked": self.checked,
+            "from_seq": self.from_seq,
+            "to_seq": self.to_seq,
+            "last_hash": hash_label(self.last_hash) if self.last_hash else None,
+            "checkpoints_checked": self.checkpoints_checked,
+        }
+
+
+_FETCH = 5000
+
+
+def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> Verification:
+    """Recompute the chain over [from_seq, to_seq] and name the first seq that does not match.
+
+    A range that starts after the first stored event is anchored on the stored hash of the
+    event before it (itself covered by the same check when the whole chain is verified) or on
+    a signed checkpoint.
+    """
+    result = Verification(from_seq=from_seq, to_seq=to_seq)
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:
+            # One snapshot for the whole walk, so rows appended meanwhile do not shift it.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
+        head = cursor.fetchone() or (0, GENESIS)
+        head_seq, head_hash = head[0], bytes(head[1])
+        cursor.execute("SELECT min(seq), max(seq) FROM audit_event")
+        first_stored, last_stored = cursor.fetchone()
+        if first_stored is None:
+            if head_seq != 0:
+                return result.fail(1, f"the chain head says {head_seq} events, but none are stored")
+            return result
+        start = max(from_seq or first_stored, first_stored)
+        end = min(to_seq or last_stored, last_stored)
+        result.from_seq, result.to_seq = start, end
+        if start > end:
+            return result
+
+        expected_prev = _anchor(cursor, start, first_stored)
+        if isinstance(expected_prev, str):
+            return result.fail(start, expected_prev)
+
+        cursor.execute("SELECT seq, hash FROM audit_checkpoint WHERE seq BETWEEN %s AND %s", [start, end])
+        checkpoint_hashes = {row[0]: bytes(row[1]) for row in cursor.fetchall()}
+
+        conn = connection.connection
+        expected_seq = start
+        with conn.cursor(name="chain_verify") as rows:
+            rows.itersize = _FETCH
+            rows.execute(
+                f"SELECT {_COLUMNS}, prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY seq",
+                [start, end],
+            )
+            names = CONTENT_FIELDS
+            for row in rows:
+                seq = row[0]
+                if seq != expected_seq:
+                    return result.fail(expected_seq, f"event #{expected_seq} is missing")
+                stored_prev, stored_hash = bytes(row[-2]), bytes(row[-1])
+                if stored_prev != expected_prev:
+                    return result.fail(seq, "prev_hash does not match the previous event's hash")
+                try:
+                    content = content_of(dict(zip(names, row)))
+                    digest = event_hash(expected_prev, content)
+                except (ValueError, TypeError) as exc:
+                    return result.fail(seq, f"stored fields cannot be serialised: {exc}")
+                if digest != stored_hash:
+                    return result.fail(seq, "the stored fields do not match the event's hash")
+                if seq in checkpoint_hashes and checkpoint_hashes[seq] != digest:
+                    return result.fail(seq, "the event's hash differs from its signed checkpoint")
+                expected_prev = digest
+                expected_seq += 1
+                result.checked += 1
+        if expected_seq != end + 1:
+            return result.fail(expected_seq, f"event #{expected_seq} is missing")
+        result.last_hash = expected_prev
+        if end == last_stored and (head_seq != last_stored or head_hash != expected_prev):
+            return result.fail(last_stored + 1 if head_seq > last_stored else last_stored,
+                               "the chain head does not match the last stored event (events removed from the end?)")
+        result.checkpoints = sorted(checkpoint_hashes)
+    return _verify_checkpoint_signatures(result)
+
+
+def _anchor(cursor, start: int, first_stored: int):
+    """The hash the event at `start` must name as prev_hash, or a reason why there is none."""
+    if start == 1:
+        return GENESIS
+    if start > first_stored:
+        cursor.execute("SELECT hash FROM audit_event WHERE seq = %s", [start - 1])
+        row = cursor.fetchone()
+        if row is None:
+            return f"event #{start - 1} is missing"
+        return bytes(row[0])
+    # The oldest events were removed by retention: trust starts at its signed checkpoint.
+    checkpoint = Checkpoint.objects.filter(seq=start - 1).first()
+    if checkpoint is None or not checkpoint_signature_valid(checkpoint):
+        return f"events before #{start} are gone and no valid signed checkpoint covers #{start - 1}"
+    return bytes(checkpoint.hash)
+
+
+def _verify_checkpoint_signatures(result: Verification) -> Verification:
+    for checkpoint in Checkpoint.objects.filter(seq__in=result.checkpoints):
+        if not checkpoint_signature_valid(checkpoint):
+            return result.fail(checkpoint.seq, "the checkpoint's signature does not verify")
+        result.checkpoints_checked += 1
+    return result

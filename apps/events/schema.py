@@ -1,0 +1,551 @@
+"""The event schema: turning what clients send into the stored fields of DESIGN.md.
+
+Accepted shapes: the flat and nested forms of the seeds (`actor{}`, `resource{}`, `action` as a
+string or as `{operation, status, method}`, `changes`, `metadata.tags`, `details`,
+`actor.user_id`), in snake_case or camelCase, and CloudEvents 1.0 envelopes whose `data` is
+one of those. Nothing the client sent is dropped: keys with no column of their own are kept
+in `metadata` under their original path (`resource.tags.Environment` stays findable as
+`metadata.resource.tags.Environment`). Values under configured sensitive keys are redacted.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone as dt_timezone
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from ulid import ULID
+
+from apps.events.canonical import MAX_SAFE_INTEGER
+
+REDACTED = "[REDACTED]"
+MAX_TEXT = 10_000
+MAX_SHORT_TEXT = 1_000
+MAX_TAGS = 100
+MAX_DEPTH = 32
+
+CATEGORIES = {
+    "auth", "authz", "compute", "network", "storage", "iam", "billing", "config", "data",
+    "security", "system", "audit",
+}
+# The first segment of an action names its category when no category is given; these are the
+# usual spellings of the fixed categories in the seeds' event families.
+CATEGORY_ALIASES = {
+    "authentication": "auth", "login": "auth", "session": "auth", "user": "iam", "role": "iam",
+    "permission": "authz", "authorization": "authz", "access": "authz", "policy": "authz",
+    "vps": "compute", "vm": "compute", "k8s": "compute", "instance": "compute", "server": "compute",
+    "firewall": "network", "vpc": "network", "dns": "network", "bucket": "storage", "volume": "storage",
+    "settings": "config", "configuration": "config", "cost": "billing", "budget": "billing",
+}
+
+OUTCOMES = {
+    "success": "success", "succeeded": "success", "successful": "success", "ok": "success",
+    "allowed": "success", "allow": "success", "completed": "success", "true": "success",
+    "failure": "failure", "failed": "failure", "fail": "failure", "false": "failure",
+    "denied": "denied", "deny": "denied", "blocked": "denied", "forbidden": "denied",
+    "unauthorized": "denied", "rejected": "denied",
+    "error": "error", "errored": "error",
+    "unknown": "unknown",
+}
+SEVERITIES = {
+    "info": "info", "informational": "info", "debug": "info", "default": "info", "notice": "low",
+    "low": "low", "medium": "medium", "moderate": "medium", "warning": "medium", "warn": "medium",
+    "high": "high", "error": "high", "critical": "critical", "alert": "critical",
+    "emergency": "critical", "fatal": "critical",
+}
+ACTOR_TYPES = {"user", "service", "system", "api_key"}
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z][a-z])")
+_ACTION = re.compile(r"^[a-z0-9_:/\-]+(\.[a-z0-9_:/\-]+)*$")
+
+
+def snake(key: str) -> str:
+    """camelCase or PascalCase → snake_case (`eventId` → `event_id`, `ipAddress` → `ip_address`)."""
+    if not isinstance(key, str):
+        return key
+    return _CAMEL.sub(lambda m: "_" + (m.group(1) or m.group(2)), key).lower().replace("-", "_")
+
+
+@dataclass
+class FieldError(Exception):
+    field: str
+    message: str
+
+
+def _text(value, field: str, limit: int = MAX_SHORT_TEXT) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise FieldError(field, "must be a string")
+    text = value if isinstance(value, str) else str(value)
+    _check_chars(text, field)
+    if len(text) > limit:
+        raise FieldError(field, f"is longer than {limit} characters")
+    return text
+
+
+def _check_chars(text: str, field: str) -> None:
+    # PostgreSQL text cannot hold NUL, and UTF-8 cannot hold a lone surrogate: refuse both
+    # rather than store something other than what was sent.
+    if "\x00" in text:
+        raise FieldError(field, "contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FieldError(field, "contains an unpaired surrogate (invalid Unicode)") from None
+
+
+def _json_value(value, field: str, depth: int = 0):
+    """Check and redact a free-form JSON value (metadata, changes, kept keys)."""
+    if depth > MAX_DEPTH:
+        raise FieldError(field, f"is nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            key = str(key)
+            _check_chars(key, f"{field}.{key}")
+            path = f"{field}.{key}"
+            out[key] = REDACTED if is_sensitive(key) and item is not None else _json_value(item, path, depth + 1)
+        return out
+    if isinstance(value, list):
+        return [_json_value(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, str):
+        _check_chars(value, field)
+        return value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise FieldError(field, "is an integer beyond ±2^53, which JSON cannot carry exactly; send it as a string")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FieldError(field, "is a number too large for JSON (infinite)")
+        return value
+    raise FieldError(field, "is not a JSON value")
+
+
+def is_sensitive(key: str) -> bool:
+    name = snake(key)
+    for sensitive in settings.AUDIT_REDACT_KEYS:
+        if name == sensitive or name.endswith("_" + sensitive):
+            return True
+    return False
+
+
+def _timestamp(value, field: str) -> datetime:
+    if isinstance(value, bool):
+        raise FieldError(field, "must be an ISO 8601 timestamp")
+    if isinstance(value, (int, float)):
+        # Epoch seconds, or milliseconds when the number is too large to be seconds.
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        try:
+            return datetime.fromtimestamp(seconds, tz=dt_timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise FieldError(field, "is not a valid epoch time") from None
+    if not isinstance(value, str):
+        raise FieldError(field, "must be an ISO 8601 timestamp")
+    text = value.strip()
+    # Nanosecond precision (GCP) is cut to the microseconds PostgreSQL keeps.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = parse_datetime(text)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise FieldError(field, f"'{value[:40]}' is not an ISO 8601 timestamp (e.g. 2026-03-10T14:30:45.123Z)")
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed.astimezone(dt_timezone.utc)
+
+
+def _ip(value, field: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise FieldError(field, "must be an IP address string")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise FieldError(field, f"'{value[:60]}' is not an IPv4 or IPv6 address") from None
+
+
+def _tags(value, field: str) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise FieldError(field, "must be a list of strings")
+    if len(value) > MAX_TAGS:
+        raise FieldError(field, f"has more than {MAX_TAGS} tags")
+    return [_text(tag, f"{field}[{i}]", 200) for i, tag in enumerate(value)]
+
+
+def _pick(source: dict, *names):
+    """Pop the first of `names` present in `source` (keys already snake_cased); (value, name)."""
+    for name in names:
+        if name in source:
+            return source.pop(name), name
+    return None, None
+
+
+class _Event:
+    """Collects the stored fields of one event while the input is taken apart."""
+
+    def __init__(self) -> None:
+        self.fields: dict = {}
+        self.metadata: dict = {}
+
+    def set(self, name: str, value) -> None:
+        if value not in (None, "", []) and not self.fields.get(name):
+            self.fields[name] = value
+
+    def keep(self, path: tuple[str, ...], value) -> None:
+        """Keep an input key with no column of its own in metadata, under its original path."""
+        target = self.metadata
+        for part in path[:-1]:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = target[part] = {}
+            target = existing
+        target[path[-1]] = value
+
+
+def normalize_event(raw, *, index_field: str = "") -> dict:
+    """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid."""
+    if not isinstance(raw, dict):
+        raise FieldError("", "an event must be a JSON object")
+    if _is_cloudevent(raw):
+        raw = _unwrap_cloudevent(raw)
+
+    out = _Event()
+    body = {}
+    original = {}
+    for key, value in raw.items():
+        name = snake(key)
+        body[name] = value
+        original[name] = key
+
+    def take(*names):
+        value, name = _pick(body, *names)
+        return value, name
+
+    event_id, _ = take("event_id", "id", "uuid", "insert_id", "audit_id")
+    if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
+        raise FieldError("event_id", "must be a string")
+    event_id = _text(event_id, "event_id", 200).strip() if event_id is not None else ""
+    out.fields["event_id"] = event_id or f"evt_{ULID()}"
+
+    occurred, name = take("timestamp", "occurred_at", "time", "event_time", "published", "created_at")
+    out.fields["occurred_at"] = _timestamp(occurred, "timestamp") if occurred not in (None, "") else timezone.now()
+
+    # action: a dotted string, or seed 001's {operation, status, method}.
+    action, _ = take("action")
+    event_type, _ = take("event_type", "type")
+    action_string = ""
+    if isinstance(action, dict):
+        nested = {snake(k): v for k, v in action.items()}
+        status, _ = _pick(nested, "status", "result", "outcome")
+        if status is not None:
+            out.set("outcome", status)
+        for key, value in nested.items():
+            out.keep(("action", key), _json_value(value, f"action.{key}"))
+    elif action is not None:
+        action_string = _text(action, "action", 200).strip()
+    if not action_string and event_type is not None:
+        action_string = _text(event_type, "event_type", 200).strip()
+    elif event_type is not None:
+        out.keep((original.get("event_type") or original.get("type") or "event_type",), _json_value(event_type, "event_type"))
+    action_string = action_string.lower()
+    if not action_string:
+        raise FieldError("action", "is required (send `action` or `event_type`, e.g. \"auth.login\")")
+    if not _ACTION.match(action_string):
+        raise FieldError("action", f"'{action_string[:60]}' is not a dotted action name like auth.login or iam.role.update")
+    out.fields["action"] = action_string
+
+    status, status_name = take("outcome", "status", "result")
+    if status is not None:
+        out.set("outcome", status)
+    raw_outcome = out.fields.pop("outcome", None)
+    if isinstance(raw_outcome, dict):
+        # Okta's outcome {result, reason}: the result is the outcome, the rest is kept.
+        nested = {snake(k): v for k, v in raw_outcome.items()}
+        raw_outcome = nested.pop("result", None)
+        for key, value in nested.items():
+            out.keep(((status_name or "outcome"), key), _json_value(value, f"outcome.{key}"))
+    if raw_outcome is None or raw_outcome == "":
+        out.fields["outcome"] = "unknown"
+    else:
+        text = _text(raw_outcome, "outcome", 100) if not isinstance(raw_outcome, bool) else str(raw_outcome).lower()
+        mapped = OUTCOMES.get(text.strip().lower())
+        if mapped is None:
+            # An outcome we do not recognise is stored as unknown; the original is kept.
+            out.keep((status_name or "outcome",), text)
+            mapped = "unknown"
+        out.fields["outcome"] = mapped
+
+    severity, severity_name = take("severity", "level")
+    if severity in (None, ""):
+        out.fields["severity"] = "info"
+    else:
+        text = _text(severity, "severity", 100).strip().lower()
+        mapped = SEVERITIES.get(text)
+        if mapped is None:
+            raise FieldError("severity", f"'{text[:40]}' is not one of info, low, medium, high, critical")
+        out.fields["severity"] = mapped
+
+    _take_actor(body, out)
+    _take_resource(body, out)
+    _take_request(body, out)
+
+    for column, names in (
+        ("auth_method", ("auth_method", "authentication_method")),
+        ("ip_address", ("ip_address", "ip", "source_ip", "source_ip_address", "client_ip", "remote_addr")),
+        ("user_agent", ("user_agent",)),
+        ("session_id", ("session_id",)),
+        ("project", ("project", "project_id")),
+        ("region", ("region",)),
+        ("trace_id", ("trace_id", "correlation_id")),
+        ("request_id", ("request_id",)),
+        ("description", ("description", "message", "summary")),
+    ):
+        value, name = take(*names)
+        if value is not None:
+            out.set(column, value)
+
+    category, _ = take("category")
+    tags, _ = take("tags")
+    out.set("tags", _tags(tags, "tags"))
+    changes, _ = take("changes", "diff")
+    metadata, _ = take("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise FieldError("metadata", "must be a JSON object")
+    if changes is not None and not isinstance(changes, dict):
+        raise FieldError("changes", "must be a JSON object like {\"before\": {...}, \"after\": {...}}")
+
+    # Whatever is left has no column: keep it in metadata under the key the client used.
+    for name, value in body.items():
+        out.keep((original[name],), _json_value(value, original[name]))
+
+    if metadata:
+        metadata = _json_value(metadata, "metadata")
+        _lift_from_metadata(metadata, out)
+        for key, value in metadata.items():
+            if key in out.metadata and isinstance(out.metadata[key], dict) and isinstance(value, dict):
+                out.metadata[key] = {**value, **out.metadata[key]}
+            else:
+                out.metadata.setdefault(key, value)
+
+    fields = out.fields
+    fields["category"] = _category(category, fields["action"])
+    fields["changes"] = _json_value(changes, "changes") if changes is not None else None
+    fields["metadata"] = out.metadata
+    return _finish(fields)
+
+
+def _take_actor(body: dict, out: _Event) -> None:
+    actor, _ = _pick(body, "actor", "user_identity", "principal")
+    if isinstance(actor, dict):
+        nested = {}
+        originals = {}
+        for key, value in actor.items():
+            nested[snake(key)] = value
+            originals[snake(key)] = key
+        for column, names in (
+            ("actor_type", ("type", "actor_type", "kind")),
+            ("actor_id", ("id", "user_id", "actor_id", "uid", "username")),
+            ("actor_name", ("name", "display_name", "username", "alternate_id")),
+            ("actor_email", ("email", "email_address", "principal_email")),
+            ("ip_address", ("ip_address", "ip", "source_ip")),
+            ("user_agent", ("user_agent",)),
+            ("session_id", ("session_id",)),
+            ("auth_method", ("auth_method", "authentication_method")),
+        ):
+            value, _ = _pick(nested, *names)
+            if value is not None:
+                out.set(column, value)
+        for key, value in nested.items():
+            out.keep(("actor", originals[key]), _json_value(value, f"actor.{originals[key]}"))
+    elif actor is not None:
+        text = _text(actor, "actor")
+        out.set("actor_email" if "@" in text else "actor_id", text)
+    for column, names in (
+        ("actor_type", ("actor_type",)),
+        ("actor_id", ("actor_id", "user_id", "user", "username")),
+        ("actor_name", ("actor_name", "user_name")),
+        ("actor_email", ("actor_email", "user_email", "email")),
+    ):
+        value, _ = _pick(body, *names)
+        if value is not None:
+            out.set(column, value)
+    # 003 names the actor by email in `name`: treat an address as the email when none is given.
+    name = out.fields.get("actor_name")
+    if isinstance(name, str) and "@" in name and not out.fields.get("actor_email"):
+        out.fields["actor_email"] = name
+
+
+def _take_resource(body: dict, out: _Event) -> None:
+    resource, _ = _pick(body, "resource", "target", "object_ref")
+    if isinstance(resource, dict):
+        nested = {}
+        originals = {}
+        for key, value in resource.items():
+            nested[snake(key)] = value
+            originals[snake(key)] = key
+        for column, names in (
+            ("resource_type", ("type", "resource_type", "kind")),
+            ("resource_id", ("id", "resource_id", "arn", "uid")),
+            ("resource_name", ("name", "resource_name", "display_name")),
+            ("region", ("region", "location")),
+            ("project", ("project", "project_id")),
+        ):
+            value, _ = _pick(nested, *names)
+            if value is not None:
+                out.set(column, value)
+        for key, value in nested.items():
+            out.keep(("resource", originals[key]), _json_value(value, f"resource.{originals[key]}"))
+    elif resource is not None:
+        if isinstance(resource, list):
+            out.keep(("resource",), _json_value(resource, "resource"))
+        else:
+            out.set("resource_id", _text(resource, "resource"))
+    for column in ("resource_type", "resource_id", "resource_name"):
+        value, _ = _pick(body, column)
+        if value is not None:
+            out.set(column, value)
+
+
+def _take_request(body: dict, out: _Event) -> None:
+    request, _ = _pick(body, "request", "http_request")
+    if isinstance(request, dict):
+        nested = {snake(k): (k, v) for k, v in request.items()}
+        for column, names in (
+            ("request_method", ("method", "request_method")),
+            ("request_path", ("path", "url", "request_path", "request_url")),
+            ("status_code", ("status_code", "status")),
+            ("request_id", ("id", "request_id")),
+        ):
+            for candidate in names:
+                if candidate in nested:
+                    out.set(column, nested.pop(candidate)[1])
+                    break
+        for key, (original, value) in nested.items():
+            out.keep(("request", original), _json_value(value, f"request.{original}"))
+    elif request is not None:
+        out.keep(("request",), _json_value(request, "request"))
+    for column, names in (
+        ("request_method", ("request_method", "http_method")),
+        ("request_path", ("request_path", "path", "http_path")),
+        ("status_code", ("status_code", "http_status", "response_code")),
+    ):
+        value, _ = _pick(body, *names)
+        if value is not None:
+            out.set(column, value)
+
+
+# Keys that seeds put inside metadata although they have a column of their own.
+_LIFTED = {
+    "tags": "tags", "ip_address": "ip_address", "ip": "ip_address", "source_ip": "ip_address",
+    "request_id": "request_id", "trace_id": "trace_id", "user_agent": "user_agent",
+    "session_id": "session_id", "auth_method": "auth_method",
+}
+
+
+def _lift_from_metadata(metadata: dict, out: _Event) -> None:
+    for key in list(metadata):
+        column = _LIFTED.get(snake(key))
+        if column is None or out.fields.get(column):
+            continue
+        value = metadata[key]
+        if column == "tags":
+            out.set("tags", _tags(value, f"metadata.{key}"))
+        elif isinstance(value, str):
+            out.set(column, value)
+        else:
+            continue
+        del metadata[key]
+    # 004 keeps the auth method in `details`; copy it to its column, leave details whole.
+    details = out.metadata.get("details") or metadata.get("details")
+    if isinstance(details, dict) and not out.fields.get("auth_method") and isinstance(details.get("auth_method"), str):
+        out.set("auth_method", details["auth_method"])
+
+
+def _category(given, action: str) -> str:
+    if given not in (None, ""):
+        return _text(given, "category", 100).strip().lower()
+    first = action.split(".", 1)[0]
+    return CATEGORY_ALIASES.get(first, first)
+
+
+def _finish(fields: dict) -> dict:
+    """Type-check the collected fields and fill the ones the client did not send."""
+    text_columns = (
+        "actor_type", "actor_id", "actor_name", "actor_email", "auth_method", "user_agent",
+        "session_id", "resource_type", "resource_id", "resource_name", "project", "region",
+        "request_method", "request_path", "trace_id", "request_id",
+    )
+    for column in text_columns:
+        fields[column] = _text(fields.get(column), column).strip()
+    fields["description"] = _text(fields.get("description"), "description", MAX_TEXT)
+    fields["auth_method"] = fields["auth_method"].lower()
+    fields["actor_type"] = fields["actor_type"].lower()
+    fields["request_method"] = fields["request_method"].upper()
+    fields["ip_address"] = _ip(fields.get("ip_address"), "ip_address")
+    fields["tags"] = fields.get("tags") or []
+    code = fields.get("status_code")
+    if code in (None, ""):
+        fields["status_code"] = None
+    else:
+        try:
+            code = int(code)
+        except (TypeError, ValueError):
+            raise FieldError("status_code", "must be an HTTP status code (an integer)") from None
+        if not 100 <= code <= 599:
+            raise FieldError("status_code", "must be between 100 and 599")
+        fields["status_code"] = code
+    return fields
+
+
+# --- CloudEvents 1.0 ---------------------------------------------------------------------------
+
+
+def _is_cloudevent(raw: dict) -> bool:
+    return "specversion" in raw
+
+
+def _unwrap_cloudevent(raw: dict) -> dict:
+    """A CloudEvents envelope → an event in our shapes: `data` is the event, the envelope fills gaps."""
+    version = raw.get("specversion")
+    if version != "1.0":
+        raise FieldError("specversion", f"CloudEvents version '{version}' is not supported (use 1.0)")
+    for required in ("id", "source", "type"):
+        if not raw.get(required):
+            raise FieldError(required, "is required in a CloudEvents envelope")
+    data = raw.get("data")
+    if data is None and "data_base64" in raw:
+        raise FieldError("data_base64", "binary CloudEvents data is not accepted; send JSON `data`")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        data = {"data": data}
+    event = dict(data)
+    keys = {snake(k) for k in event}
+    if not keys & {"event_id", "id"}:
+        event["event_id"] = raw["id"]
+    if not keys & {"action", "event_type"}:
+        event["action"] = raw["type"]
+    if "time" in raw and not keys & {"timestamp", "occurred_at", "time"}:
+        event["timestamp"] = raw["time"]
+    envelope = {k: v for k, v in raw.items() if k not in ("data", "id", "type", "time")}
+    if "subject" in raw and "resource" not in keys and "resource_id" not in keys:
+        event["resource_id"] = raw["subject"]
+    existing_metadata = event.get("metadata")
+    if existing_metadata is not None and not isinstance(existing_metadata, dict):
+        raise FieldError("metadata", "must be a JSON object")
+    event["metadata"] = {**(existing_metadata or {}), "cloudevents": envelope}
+    return event

@@ -1,0 +1,144 @@
+"""Settings for the audit console, read from the environment through django-environ.
+
+Every value a deployment changes comes from an environment variable (or a `.env` file
+beside manage.py); the defaults are for a developer's machine only.
+"""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env(
+    DEBUG=(bool, False),
+    ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
+    CSRF_TRUSTED_ORIGINS=(list, []),
+    AUDIT_REDACT_KEYS=(list, ["password", "passwd", "api_key", "apikey", "secret", "token",
+                              "access_token", "refresh_token", "client_secret", "private_key",
+                              "authorization"]),
+    AUDIT_CHECKPOINT_EVERY=(int, 10_000),
+    AUDIT_SECURE_COOKIES=(bool, False),
+)
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env("DEBUG")
+# A development secret is allowed only when DEBUG is on or no key was configured for a
+# local run; `make run` and `make test` export a per-checkout key.
+SECRET_KEY = env("SECRET_KEY", default="dev-insecure-change-me-" + "x" * 32)
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_htmx",
+    "django_filters",
+    "template_partials",
+    "pgtrigger",
+    "procrastinate.contrib.django",
+    "apps.rbac",
+    "apps.events",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Deny by default: every view needs a signed-in user unless it is marked public
+    # (sign-in page, the token-authenticated API).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "auditconsole.headers.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "auditconsole.urls"
+WSGI_APPLICATION = "auditconsole.wsgi.application"
+ASGI_APPLICATION = "auditconsole.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/auditconsole")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "events:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+
+# Request bodies: the ingest API takes up to 5 MiB and answers 413 past that; Django's own
+# limit is raised to match so the API can answer with its own JSON error.
+INGEST_MAX_BODY_BYTES = 5 * 1024 * 1024
+INGEST_MAX_BATCH = 1000
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
+
+# Keys whose values are replaced by "[REDACTED]" at ingest, wherever they occur in an event.
+AUDIT_REDACT_KEYS = [k.lower() for k in env("AUDIT_REDACT_KEYS")]
+
+# Ed25519 signing key for checkpoints: base64 of the 32-byte private seed. When unset, a
+# development key is generated once into AUDIT_SIGNING_KEY_FILE.
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = Path(env("AUDIT_SIGNING_KEY_FILE", default=str(BASE_DIR / ".signing_key")))
+AUDIT_CHECKPOINT_EVERY = env("AUDIT_CHECKPOINT_EVERY")
+
+# Sessions and cookies. Secure cookies are switched on when the console is served over TLS.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env("AUDIT_SECURE_COOKIES")
+CSRF_COOKIE_SECURE = env("AUDIT_SECURE_COOKIES")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    "loggers": {"procrastinate": {"level": "WARNING"}},
+}

@@ -1,0 +1,23 @@
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from django.views.decorators.http import require_GET
+
+from apps.events import views as event_views
+from apps.rbac import views as rbac_views
+from apps.rbac.permissions import public
+
+
+@require_GET
+@public
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("", event_views.home, name="home"),
+    path("accounts/login/", rbac_views.login, name="login"),
+    path("accounts/logout/", rbac_views.logout, name="logout"),
+    path("events/", include("apps.events.urls")),
+    path("api/v1/", include("apps.events.api_urls")),
+    path("healthz", health, name="health"),
+]
