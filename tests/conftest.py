@@ -1,0 +1,98 @@
+"""Shared fixtures: API tokens, a client that speaks JSON, and console users."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.test import Client, TransactionTestCase
+
+from apps.rbac.tokens import token_issue
+
+
+_fixture_teardown = TransactionTestCase._fixture_teardown
+
+
+def _teardown_bypassing_append_only(self):
+    """Transactional tests end with a TRUNCATE of every table, which the events table refuses.
+
+    Between tests only, the flush runs with session_replication_role = replica (what a
+    superuser restoring a database would do), under which PostgreSQL fires no triggers.
+    """
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+    try:
+        _fixture_teardown(self)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+TransactionTestCase._fixture_teardown = _teardown_bypassing_append_only
+
+
+class ApiClient:
+    """A Django test client that sends JSON with a bearer token."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.client = Client()
+        self.secret = secret
+
+    def _headers(self, extra: dict | None = None) -> dict:
+        headers = {}
+        if self.secret:
+            headers["Authorization"] = f"Bearer {self.secret}"
+        headers.update(extra or {})
+        return headers
+
+    def post(self, path: str, body=None, *, raw: bytes | str | None = None,
+             content_type: str = "application/json", headers: dict | None = None):
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(path, data=data, content_type=content_type, headers=self._headers(headers))
+
+    def get(self, path: str, params: dict | None = None, headers: dict | None = None):
+        return self.client.get(path, params or {}, headers=self._headers(headers))
+
+
+@pytest.fixture
+def ingest_token(db) -> str:
+    return token_issue(scope="ingest").secret
+
+
+@pytest.fixture
+def read_token(db) -> str:
+    return token_issue(scope="read").secret
+
+
+@pytest.fixture
+def ingest_api(ingest_token) -> ApiClient:
+    return ApiClient(ingest_token)
+
+
+@pytest.fixture
+def read_api(read_token) -> ApiClient:
+    return ApiClient(read_token)
+
+
+@pytest.fixture
+def ingest(ingest_api):
+    """Send events through the real ingest API; returns the 202 body (fails the test otherwise)."""
+
+    def send(*events):
+        response = ingest_api.post("/api/v1/events", {"events": list(events)})
+        assert response.status_code == 202, response.content
+        return response.json()
+
+    return send
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "correct-horse-battery-1")
+
+
+@pytest.fixture
+def regular_user(db):
+    return get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
