@@ -5,7 +5,7 @@ import base64
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.events import chain, reads, signing
@@ -36,12 +36,20 @@ def _int_param(request: HttpRequest, name: str, default: int | None, lo: int, hi
     return value
 
 
+def _content_length(request: HttpRequest) -> int:
+    # A header that is not a number is the client's mistake, answered with 400, not a 500.
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise IngestError("the Content-Length header is not a number") from None
+
+
 @require_POST
 @token_required(ApiToken.Scope.INGEST)
 def events_ingest(request: HttpRequest) -> JsonResponse:
     limit = settings.INGEST_MAX_BODY_BYTES
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        if _content_length(request) > limit:
             raise IngestError(f"the body is larger than {limit // (1024 * 1024)} MiB", status=413)
         try:
             body = request.body
@@ -82,7 +90,12 @@ def audit_log_list(request: HttpRequest) -> JsonResponse:
 @require_GET
 @token_required(*READ_SCOPES)
 def audit_log_detail(request: HttpRequest, event_id: str) -> JsonResponse:
-    event = reads.event_get(principal=request.api_token, event_id=event_id)
+    # An API client gets a JSON 404 like every other API error, not the console's HTML page.
+    # Unknown and out-of-scope events answer alike, so the existence of an event is not revealed.
+    try:
+        event = reads.event_get(principal=request.api_token, event_id=event_id)
+    except Http404:
+        return _error(404, "no such event")
     return JsonResponse(event_as_json(event))
 
 

@@ -141,9 +141,10 @@ def _timestamp(value, field: str) -> datetime:
     if isinstance(value, bool):
         raise FieldError(field, "must be an ISO 8601 timestamp")
     if isinstance(value, (int, float)):
-        # Epoch seconds, or milliseconds when the number is too large to be seconds.
-        seconds = value / 1000 if abs(value) > 1e11 else value
+        # Epoch seconds, or milliseconds when the number is too large to be seconds. The
+        # division sits inside the try: an integer of hundreds of digits overflows a float.
         try:
+            seconds = value / 1000 if abs(value) > 1e11 else value
             return datetime.fromtimestamp(seconds, tz=dt_timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise FieldError(field, "is not a valid epoch time") from None
@@ -160,7 +161,11 @@ def _timestamp(value, field: str) -> datetime:
         raise FieldError(field, f"'{value[:40]}' is not an ISO 8601 timestamp (e.g. 2026-03-10T14:30:45.123Z)")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=dt_timezone.utc)
-    return parsed.astimezone(dt_timezone.utc)
+    try:
+        return parsed.astimezone(dt_timezone.utc)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 fall outside the years a datetime holds once in UTC.
+        raise FieldError(field, f"'{value[:40]}' is outside the years 1 to 9999 in UTC") from None
 
 
 def _ip(value, field: str) -> str | None:
@@ -169,9 +174,14 @@ def _ip(value, field: str) -> str | None:
     if not isinstance(value, str):
         raise FieldError(field, "must be an IP address string")
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         raise FieldError(field, f"'{value[:60]}' is not an IPv4 or IPv6 address") from None
+    # Python accepts an IPv6 zone (fe80::1%eth0) that PostgreSQL's inet refuses: refuse it here
+    # with a field error instead of failing at the database.
+    if getattr(address, "scope_id", None):
+        raise FieldError(field, f"'{value[:60]}' carries an IPv6 zone (%...), which cannot be stored; send the address alone")
+    return str(address)
 
 
 def _tags(value, field: str) -> list[str]:
@@ -206,7 +216,16 @@ class _Event:
             self.fields[name] = value
 
     def keep(self, path: tuple[str, ...], value) -> None:
-        """Keep an input key with no column of its own in metadata, under its original path."""
+        """Keep an input key with no column of its own in metadata, under its original path.
+
+        Callers check the value with _json_value, which looks at the keys *inside* it; the key
+        being kept is checked here, so that `actor.password` or a top-level `api_key` is redacted
+        and a NUL or lone surrogate in a key is refused like one in a value.
+        """
+        for part in path:
+            _check_chars(part, ".".join(path))
+        if is_sensitive(path[-1]) and value is not None:
+            value = REDACTED
         target = self.metadata
         for part in path[:-1]:
             existing = target.get(part)
@@ -340,6 +359,8 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
                 out.metadata[key] = {**value, **out.metadata[key]}
             else:
                 out.metadata.setdefault(key, value)
+    # Outside the `if metadata:` above: seed 004 sends `details` without any metadata.
+    _lift_from_details(out)
 
     fields = out.fields
     fields["category"] = _category(category, fields["action"])
@@ -469,8 +490,12 @@ def _lift_from_metadata(metadata: dict, out: _Event) -> None:
         else:
             continue
         del metadata[key]
-    # 004 keeps the auth method in `details`; copy it to its column, leave details whole.
-    details = out.metadata.get("details") or metadata.get("details")
+
+
+def _lift_from_details(out: _Event) -> None:
+    # 004 keeps the auth method in `details` (top level or inside metadata, both end up in
+    # out.metadata); copy it to its column, leave details whole.
+    details = out.metadata.get("details")
     if isinstance(details, dict) and not out.fields.get("auth_method") and isinstance(details.get("auth_method"), str):
         out.set("auth_method", details["auth_method"])
 
@@ -503,7 +528,7 @@ def _finish(fields: dict) -> dict:
     else:
         try:
             code = int(code)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is float inf
             raise FieldError("status_code", "must be an HTTP status code (an integer)") from None
         if not 100 <= code <= 599:
             raise FieldError("status_code", "must be between 100 and 599")

@@ -13,6 +13,8 @@ from django.utils import timezone
 from apps.rbac.models import ApiToken
 
 TOKEN_PREFIX = "ac_"
+# How many leading characters of a secret are stored in clear, to recognise a token by.
+PREFIX_LENGTH = 10
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # last_used_at is a convenience, not an audit record: write it at most this often so that a
@@ -62,7 +64,7 @@ def token_issue(
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name,
-        prefix=secret[:10],
+        prefix=secret[:PREFIX_LENGTH],
         key_hash=hash_secret(secret),
         scope=scope,
         user=user,

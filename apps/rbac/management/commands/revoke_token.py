@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.rbac.models import ApiToken
-from apps.rbac.tokens import hash_secret, token_revoke
+from apps.rbac.tokens import PREFIX_LENGTH, hash_secret, token_revoke
 
 
 class Command(BaseCommand):
@@ -12,7 +12,12 @@ class Command(BaseCommand):
         parser.add_argument("token")
 
     def handle(self, *args, token, **options):
-        matches = list(ApiToken.objects.filter(key_hash=hash_secret(token))) or list(ApiToken.objects.filter(prefix=token[:10]))
+        matches = list(ApiToken.objects.filter(key_hash=hash_secret(token)))
+        # Only something as short as a prefix is looked up as one: a full secret that matches no
+        # token (a typo, another environment's token) must not revoke whichever token happens to
+        # share its first characters.
+        if not matches and len(token) <= PREFIX_LENGTH:
+            matches = list(ApiToken.objects.filter(prefix=token))
         if len(matches) != 1:
             raise CommandError("no single token matches; give the full secret or an unambiguous prefix")
         token_revoke(token=matches[0])
