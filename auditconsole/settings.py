@@ -13,9 +13,11 @@ env = environ.Env(
     DEBUG=(bool, False),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
     CSRF_TRUSTED_ORIGINS=(list, []),
-    AUDIT_REDACT_KEYS=(list, ["password", "passwd", "api_key", "apikey", "secret", "token",
-                              "access_token", "refresh_token", "client_secret", "private_key",
-                              "authorization"]),
+    # A key is sensitive when it equals one of these or ends with "_" + one of them, after
+    # camelCase is turned into snake_case (dbPassword → db_password).
+    AUDIT_REDACT_KEYS=(list, ["password", "passwd", "passphrase", "api_key", "apikey", "secret",
+                              "secret_key", "secret_access_key", "token", "private_key",
+                              "credentials", "authorization", "cookie"]),
     AUDIT_CHECKPOINT_EVERY=(int, 10_000),
     AUDIT_SECURE_COOKIES=(bool, False),
 )

@@ -57,7 +57,7 @@ def events_ingest(request: HttpRequest) -> JsonResponse:
             raise IngestError(f"the body is larger than {limit // (1024 * 1024)} MiB", status=413) from None
         headers = {key.lower(): value for key, value in request.headers.items()}
         raw_events = events_from_body(body, request.content_type, headers)
-        result = event_ingest(raw_events)
+        result = event_ingest(raw_events, projects=request.api_token.projects)
     except IngestError as error:
         return _error(error.status, error.message, error.errors)
     return JsonResponse(result.as_dict(), status=202)

@@ -7,7 +7,7 @@ app_name = "api"
 urlpatterns = [
     path("events", api.events_ingest, name="events"),
     path("audit-logs", api.audit_log_list, name="audit-logs"),
-    path("audit-logs/<str:event_id>", api.audit_log_detail, name="audit-log"),
+    path("audit-logs/<path:event_id>", api.audit_log_detail, name="audit-log"),
     path("verify", api.chain_verify, name="verify"),
     path("checkpoints", api.checkpoint_list, name="checkpoints"),
 ]

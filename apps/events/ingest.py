@@ -98,8 +98,13 @@ class IngestResult:
         }
 
 
-def event_ingest(raw_events: list) -> IngestResult:
-    """Validate every event, then append them all to the chain in one transaction."""
+def event_ingest(raw_events: list, *, projects: list[str] | None = None) -> IngestResult:
+    """Validate every event, then append them all to the chain in one transaction.
+
+    `projects` are the projects a project-limited ingest token may write to: an event that
+    names none is stamped with the token's project when it has exactly one, and an event for
+    another project is refused.
+    """
     if not raw_events:
         raise IngestError("the batch holds no events")
     if len(raw_events) > settings.INGEST_MAX_BATCH:
@@ -107,7 +112,10 @@ def event_ingest(raw_events: list) -> IngestResult:
     normalized, errors = [], []
     for index, raw in enumerate(raw_events):
         try:
-            normalized.append(normalize_event(raw))
+            event = normalize_event(raw)
+            if projects:
+                _check_project(event, projects)
+            normalized.append(event)
         except FieldError as error:
             errors.append({"index": index, "field": error.field or None, "message": _message(error)})
         except RecursionError:
@@ -115,6 +123,14 @@ def event_ingest(raw_events: list) -> IngestResult:
     if errors:
         raise IngestError(f"{len(errors)} of {len(raw_events)} events are invalid; nothing was stored", errors=errors)
     return IngestResult(appended=chain_append(normalized))
+
+
+def _check_project(event: dict, projects: list[str]) -> None:
+    if not event["project"] and len(projects) == 1:
+        event["project"] = projects[0]
+    elif event["project"] not in projects:
+        allowed = ", ".join(projects)
+        raise FieldError("project", f"must be one of this token's projects ({allowed}); got '{event['project']}'")
 
 
 def _message(error: FieldError) -> str:

@@ -6,5 +6,5 @@ app_name = "events"
 
 urlpatterns = [
     path("", views.event_list, name="list"),
-    path("<str:event_id>/", views.event_detail, name="detail"),
+    path("<path:event_id>/", views.event_detail, name="detail"),
 ]

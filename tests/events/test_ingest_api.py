@@ -662,3 +662,25 @@ def test_it_never_answers_500_to_odd_list_parameters(ingest, read_api):
     for params in odd:
         response = read_api.get(LOGS, params)
         assert response.status_code in (200, 400), (params, response.status_code, response.content[:300])
+
+
+
+def test_a_project_limited_ingest_token_stamps_its_project_and_refuses_others(read_api):
+    from apps.rbac.tokens import token_issue
+    from tests.conftest import ApiClient
+
+    api = ApiClient(token_issue(scope="ingest", projects=["payments"]).secret)
+    response = api.post("/api/v1/events", {"events": [{"action": "auth.login", "event_id": "p-1"}]})
+    assert response.status_code == 202
+    assert read_api.get("/api/v1/audit-logs/p-1").json()["project"] == "payments"
+
+    before = read_api.get("/api/v1/audit-logs").json()["total_count"]
+    response = api.post("/api/v1/events", {"events": [
+        {"action": "auth.login", "event_id": "p-2", "project": "payments"},
+        {"action": "auth.login", "event_id": "p-3", "project": "hr"},
+    ]})
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["index"], error["field"]) == (1, "project")
+    assert "payments" in error["message"]
+    assert read_api.get("/api/v1/audit-logs").json()["total_count"] == before

@@ -283,7 +283,7 @@ def test_it_reads_the_http_request_block():
 def test_it_redacts_sensitive_keys_anywhere_in_metadata_changes_and_actor():
     event = normalize({
         "action": "config.update",
-        "actor": {"id": "u1", "apiKey": "ak-live-123", "credentials": {"password": "hunter2"}},
+        "actor": {"id": "u1", "apiKey": "ak-live-123", "login": {"password": "hunter2"}, "credentials": {"user": "u"}},
         "metadata": {"db_password": "s3cret", "nested": {"list": [{"client_secret": "cs"}]}, "note": "fine"},
         "changes": {"before": {"token": "old"}, "after": {"token": "new", "name": "n"}},
         "api_key": "top-level-key",
@@ -295,7 +295,9 @@ def test_it_redacts_sensitive_keys_anywhere_in_metadata_changes_and_actor():
     assert event["metadata"]["note"] == "fine"
     assert event["changes"] == {"before": {"token": REDACTED}, "after": {"token": REDACTED, "name": "n"}}
     assert event["metadata"]["actor"]["apiKey"] == REDACTED
-    assert event["metadata"]["actor"]["credentials"]["password"] == REDACTED
+    assert event["metadata"]["actor"]["login"]["password"] == REDACTED
+    # A key that names credentials as a whole hides everything under it.
+    assert event["metadata"]["actor"]["credentials"] == REDACTED
     assert event["metadata"]["api_key"] == REDACTED
     assert event["metadata"]["request"]["headers"]["Authorization"] == REDACTED
 

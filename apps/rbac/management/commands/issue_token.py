@@ -1,5 +1,5 @@
 """Issue an API token; the secret is printed alone on the last line (it is stored hashed)."""
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -9,12 +9,15 @@ from apps.rbac.models import ApiToken
 from apps.rbac.tokens import parse_duration, token_issue
 
 
-def _when(text: str, option: str):
+def _when(text: str, option: str, *, end: bool = False):
+    """An ISO date or time. A date alone as the window's end covers that whole day."""
     parsed = parse_datetime(text)
     if parsed is None:
         day = parse_date(text)
         if day is not None:
             parsed = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            if end:
+                parsed += timedelta(days=1)
     if parsed is None:
         raise CommandError(f"{option}: '{text}' is not an ISO 8601 date or time")
     if parsed.tzinfo is None:
@@ -47,7 +50,7 @@ class Command(BaseCommand):
                 user=owner,
                 projects=projects,
                 window_start=_when(start, "--start") if start else None,
-                window_end=_when(end, "--end") if end else None,
+                window_end=_when(end, "--end", end=True) if end else None,
                 expires_in=lifetime,
                 name=name,
             )
