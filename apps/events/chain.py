@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.events import signing
-from apps.events.canonical import canonical_json
+from apps.events.canonical import MAX_SAFE_INTEGER, canonical_json
 from apps.events.models import Checkpoint
 
 GENESIS = bytes(32)
@@ -36,13 +36,44 @@ _COLUMNS = ", ".join(CONTENT_FIELDS)
 
 
 def format_time(value: datetime) -> str:
-    """Timestamps in the hashed content: UTC, always six fractional digits, `Z`."""
-    return f"{value.astimezone(dt_timezone.utc):%Y-%m-%dT%H:%M:%S.%f}Z"
+    """Timestamps in the hashed content: UTC, four-digit year, always six fractional digits, `Z`."""
+    # Not strftime: glibc's %Y writes the year 999 as "999" where other platforms write "0999",
+    # and a hash must not depend on the platform that computes it.
+    return value.astimezone(dt_timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def format_ip(value) -> str | None:
-    # One spelling of an address, whatever type the driver hands back (str or ipaddress).
-    return None if value is None else str(ipaddress.ip_address(str(value)))
+    """Addresses in the hashed content: PostgreSQL's spelling of inet, which the API shows too.
+
+    That is Python's compressed form (RFC 5952) except for IPv6 addresses that embed an IPv4
+    address (::ffff:a.b.c.d and ::a.b.c.d), whose last 32 bits PostgreSQL writes as a dotted
+    quad. Python writes those in hex before 3.13 and dotted from 3.13 on, so its own spelling
+    would make hashes depend on the Python version and differ from what auditors are shown.
+    """
+    if value is None:
+        return None
+    address = ipaddress.ip_address(str(value))
+    if address.version == 6 and address.packed[:10] == bytes(10):
+        marker, low = address.packed[10:12], address.packed[12:]
+        embedded = ipaddress.IPv4Address(low)
+        if marker == b"\xff\xff":
+            return f"::ffff:{embedded}"
+        # ::a.b.c.d, unless the zeros run on into the seventh group (::1 stays ::1, as in PostgreSQL).
+        if marker == b"\x00\x00" and low[:2] != b"\x00\x00":
+            return f"::{embedded}"
+    return str(address)
+
+
+def _json_number(text: str) -> int | float:
+    # RFC 8785 numbers are IEEE doubles, and ingest refuses integers past 2^53. jsonb keeps
+    # numbers as decimals and prints a float such as 1e16 as 10000000000000000, which json
+    # reads as an int; past 2^53 only the double can be what was stored and hashed.
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
+
+
+def _load_jsonb(value):
+    return json.loads(value, parse_int=_json_number) if isinstance(value, str) else value
 
 
 def content_of(values: dict) -> dict:
@@ -50,8 +81,7 @@ def content_of(values: dict) -> dict:
     content = {name: values[name] for name in CONTENT_FIELDS}
     # Django's psycopg loader hands jsonb back as text; ingest passes Python values.
     for name in ("changes", "metadata"):
-        if isinstance(content[name], str):
-            content[name] = json.loads(content[name])
+        content[name] = _load_jsonb(content[name])
     content["occurred_at"] = format_time(content["occurred_at"])
     content["received_at"] = format_time(content["received_at"])
     content["ip_address"] = format_ip(content["ip_address"])
@@ -135,8 +165,10 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None) -> 
                     copy.write_row(row)
             cursor.execute("UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = 1", [seq, prev])
             every = settings.AUDIT_CHECKPOINT_EVERY
-            if every and seq // every > head_seq // every:
-                _checkpoint_at(cursor, seq // every * every, reason=Checkpoint.Reason.INTERVAL)
+            if every:
+                # One checkpoint for each multiple of `every` the batch crossed, not only the last.
+                for multiple in range(head_seq // every + 1, seq // every + 1):
+                    _checkpoint_at(cursor, multiple * every, reason=Checkpoint.Reason.INTERVAL)
     return results
 
 
@@ -246,14 +278,20 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> V
         if outermost:
             # One snapshot for the whole walk, so rows appended meanwhile do not shift it.
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
-        head = cursor.fetchone() or (0, GENESIS)
-        head_seq, head_hash = head[0], bytes(head[1])
-        cursor.execute("SELECT min(seq), max(seq) FROM audit_event")
-        first_stored, last_stored = cursor.fetchone()
+        # One statement, so one snapshot even inside a caller's READ COMMITTED transaction:
+        # read separately, an append committing in between would make the head and the last
+        # stored event disagree and look like events removed from the end.
+        cursor.execute(
+            "SELECT (SELECT seq FROM audit_chain_head WHERE id = 1), (SELECT hash FROM audit_chain_head WHERE id = 1),"
+            " min(seq), max(seq), (SELECT max(seq) FROM audit_checkpoint) FROM audit_event"
+        )
+        head_seq, head_hash, first_stored, last_stored, last_checkpoint = cursor.fetchone()
+        head_seq, head_hash = head_seq or 0, bytes(head_hash or GENESIS)
         if first_stored is None:
             if head_seq != 0:
                 return result.fail(1, f"the chain head says {head_seq} events, but none are stored")
+            if last_checkpoint is not None:
+                return result.fail(1, f"a checkpoint was signed at #{last_checkpoint}, but no events are stored")
             return result
         start = max(from_seq or first_stored, first_stored)
         end = min(to_seq or last_stored, last_stored)
@@ -302,6 +340,11 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> V
         if end == last_stored and (head_seq != last_stored or head_hash != expected_prev):
             return result.fail(last_stored + 1 if head_seq > last_stored else last_stored,
                                "the chain head does not match the last stored event (events removed from the end?)")
+        if end == last_stored and last_checkpoint is not None and last_checkpoint > last_stored:
+            # Whoever removed the newest events also moved the head back; the signature they
+            # cannot forge still says the chain was longer.
+            return result.fail(last_stored + 1, f"a checkpoint was signed at #{last_checkpoint}, but the log ends at "
+                                                f"#{last_stored} (events removed from the end?)")
         result.checkpoints = sorted(checkpoint_hashes)
     return _verify_checkpoint_signatures(result)
 

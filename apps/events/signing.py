@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import serialization
@@ -20,18 +21,39 @@ class SigningKeyError(RuntimeError):
     pass
 
 
+def _generate_key_file(path) -> None:
+    """Write a new key to `path` unless another process or thread gets there first.
+
+    The web server and the worker start together on a fresh machine, so two of them may both
+    find no key. The key is written whole to a private temporary file and then linked into
+    place, which fails if the file exists: everyone ends up reading the one complete key,
+    never a half-written file, and nobody's key is replaced.
+    """
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    # Written with owner-only permissions: it is a private key.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(seed).decode() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temporary)
+
+
 def _load_seed() -> bytes:
     encoded = settings.AUDIT_SIGNING_KEY
     if not encoded:
         path = settings.AUDIT_SIGNING_KEY_FILE
         if not path.exists():
-            seed = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-            )
-            # Written with owner-only permissions: it is a private key.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(base64.b64encode(seed).decode() + "\n")
+            _generate_key_file(path)
         encoded = path.read_text().strip()
     try:
         seed = base64.b64decode(encoded, validate=True)
