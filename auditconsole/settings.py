@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "template_partials",
-    "pgtrigger",
     "procrastinate.contrib.django",
     "apps.rbac",
     "apps.events",

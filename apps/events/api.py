@@ -44,6 +44,11 @@ def _content_length(request: HttpRequest) -> int:
         raise IngestError("the Content-Length header is not a number") from None
 
 
+def _whole_log_refused() -> JsonResponse:
+    # The chain spans every project: its length and hashes are not for a project-limited token.
+    return _error(403, "chain verification covers the whole log; a project-limited token may not call it")
+
+
 @require_POST
 @token_required(ApiToken.Scope.INGEST)
 def events_ingest(request: HttpRequest) -> JsonResponse:
@@ -102,6 +107,8 @@ def audit_log_detail(request: HttpRequest, event_id: str) -> JsonResponse:
 @require_GET
 @token_required(*READ_SCOPES)
 def chain_verify(request: HttpRequest) -> JsonResponse:
+    if request.api_token.projects:
+        return _whole_log_refused()
     try:
         from_seq = _int_param(request, "from_seq", None, 1, 2**62)
         to_seq = _int_param(request, "to_seq", None, 1, 2**62)
@@ -115,6 +122,8 @@ def chain_verify(request: HttpRequest) -> JsonResponse:
 @token_required(*READ_SCOPES)
 def checkpoint_list(request: HttpRequest) -> JsonResponse:
     """Signed checkpoints and the public key that verifies them, for offline verification."""
+    if request.api_token.projects:
+        return _whole_log_refused()
     checkpoints = Checkpoint.objects.order_by("-seq")[:1000]
     return JsonResponse({
         "public_key_pem": signing.public_key_pem(),

@@ -112,8 +112,14 @@ def _lock_head(cursor) -> tuple[int, bytes]:
     cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE")
     row = cursor.fetchone()
     if row is None:
-        # The migration creates the row; this covers a database restored without it.
-        cursor.execute("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT DO NOTHING", [GENESIS])
+        # The migration creates the row; this covers a database restored without it, resuming
+        # from the last stored event so the next append neither collides nor relinks.
+        cursor.execute(
+            "INSERT INTO audit_chain_head (id, seq, hash) "
+            "SELECT 1, coalesce(max(seq), 0), coalesce((SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1), %s) "
+            "FROM audit_event ON CONFLICT DO NOTHING",
+            [GENESIS],
+        )
         cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE")
         row = cursor.fetchone()
     return row[0], bytes(row[1])
@@ -191,8 +197,11 @@ def _checkpoint_at(cursor, seq: int, *, reason: str) -> Checkpoint | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    cursor.execute("SELECT count(*) FROM audit_event WHERE seq <= %s", [seq])
-    count = cursor.fetchone()[0]
+    # seq is gapless and only retention removes events (the oldest ones), so the events up to
+    # `seq` are counted from the oldest stored seq through the primary key, not by a scan that
+    # would hold the append lock for seconds on a large log.
+    cursor.execute("SELECT min(seq) FROM audit_event")
+    count = seq - cursor.fetchone()[0] + 1
     digest = bytes(row[0])
     created_at = timezone.now()
     kid = signing.key_id()

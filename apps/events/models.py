@@ -1,7 +1,6 @@
 """The audit log: one append-only, hash-chained table of events, and the chain's bookkeeping."""
 from __future__ import annotations
 
-import pgtrigger
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
@@ -33,8 +32,9 @@ class Event(models.Model):
     """One audit event: who did what to which resource, from where, with what outcome.
 
     Rows are only ever appended (see apps.events.chain). The database refuses UPDATE,
-    DELETE and TRUNCATE through the triggers below; the hash chain makes any change made
-    around them (a superuser disabling triggers) detectable by verify_chain.
+    DELETE and TRUNCATE through triggers (migration 0003_append_only_triggers); the hash
+    chain makes any change made around them (a superuser disabling triggers) detectable by
+    verify_chain.
     """
 
     class Outcome(models.TextChoices):
@@ -111,17 +111,6 @@ class Event(models.Model):
             models.Index(fields=["project", "occurred_at"], name="event_project_time"),
             models.Index(fields=["trace_id"], name="event_trace", condition=~Q(trace_id="")),
         ]
-        triggers = [
-            pgtrigger.Protect(name="append_only_update", operation=pgtrigger.Update),
-            pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
-            pgtrigger.Trigger(
-                name="append_only_truncate",
-                operation=pgtrigger.Truncate,
-                level=pgtrigger.Statement,
-                when=pgtrigger.Before,
-                func="RAISE EXCEPTION 'audit_event is append-only: TRUNCATE refused'; RETURN NULL;",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_label}"
@@ -182,9 +171,6 @@ class Checkpoint(models.Model):
     class Meta:
         db_table = "audit_checkpoint"
         ordering = ["-seq"]
-        triggers = [
-            pgtrigger.Protect(name="checkpoint_append_only_update", operation=pgtrigger.Update),
-        ]
 
     def __str__(self) -> str:
         return f"checkpoint #{self.seq}"

@@ -1,12 +1,12 @@
 """Events as the API and exports show them: DESIGN.md's field names, plus the chain block."""
 from __future__ import annotations
 
+from apps.events.chain import format_time as _time
 from apps.events.chain import hash_label
 from apps.events.models import Event
 
-
-def _time(value) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+# Timestamps are shown exactly as they are hashed (UTC, six fractional digits, Z), so that an
+# auditor can recompute an event's hash from what the API returns.
 
 
 def event_as_json(event: Event) -> dict:

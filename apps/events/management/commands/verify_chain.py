@@ -1,4 +1,5 @@
 """Recompute the hash chain and name the first event that does not match (exit 1)."""
+import argparse
 import sys
 
 from django.core.management.base import BaseCommand
@@ -6,12 +7,22 @@ from django.core.management.base import BaseCommand
 from apps.events.chain import chain_verify
 
 
+def _seq(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("seq numbers start at 1")
+    return value
+
+
 class Command(BaseCommand):
     help = "Verify the audit log's hash chain. Exits 0 when intact, 1 naming the first bad seq."
 
     def add_arguments(self, parser):
-        parser.add_argument("--from-seq", type=int, default=None)
-        parser.add_argument("--to-seq", type=int, default=None)
+        parser.add_argument("--from-seq", type=_seq, default=None)
+        parser.add_argument("--to-seq", type=_seq, default=None)
 
     def handle(self, *args, from_seq=None, to_seq=None, **options):
         result = chain_verify(from_seq=from_seq, to_seq=to_seq)
