@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
@@ -19,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.events import signing
-from apps.events.canonical import MAX_SAFE_INTEGER, canonical_json
+from apps.events.canonical import canonical_json, canonical_json_text, encode_plain
 from apps.events.models import Checkpoint
 
 GENESIS = bytes(32)
@@ -64,16 +63,8 @@ def format_ip(value) -> str | None:
     return str(address)
 
 
-def _json_number(text: str) -> int | float:
-    # RFC 8785 numbers are IEEE doubles, and ingest refuses integers past 2^53. jsonb keeps
-    # numbers as decimals and prints a float such as 1e16 as 10000000000000000, which json
-    # reads as an int; past 2^53 only the double can be what was stored and hashed.
-    value = int(text)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(text)
-
-
 def _load_jsonb(value):
-    return json.loads(value, parse_int=_json_number) if isinstance(value, str) else value
+    return canonical_json_text(value)[0] if isinstance(value, str) else value
 
 
 def content_of(values: dict) -> dict:
@@ -91,6 +82,22 @@ def content_of(values: dict) -> dict:
 
 def event_hash(prev_hash: bytes, content: dict) -> bytes:
     return hashlib.sha256(bytes(prev_hash) + canonical_json(content)).digest()
+
+
+# The hot paths (append, verify) serialise the two free-form JSON fields once, on their own,
+# and splice them into the serialisation of the fixed fields, which are strings, small
+# integers, null and a list of strings and so always take the fast encoder. A string holding
+# NUL stands in for each: no stored text can hold NUL, so the placeholder cannot be forged.
+_SLOTS = {"changes": "\x00changes", "metadata": "\x00metadata"}
+_SLOT_BYTES = {name: encode_plain(slot).encode("utf-8") for name, slot in _SLOTS.items()}
+
+
+def content_bytes(fixed: dict, *, changes: bytes, metadata: bytes) -> bytes:
+    """RFC 8785 bytes of an event's content, given its fixed fields in hashed form (timestamps
+    and IP already formatted) and the canonical JSON of changes and metadata."""
+    fixed["changes"], fixed["metadata"] = _SLOTS["changes"], _SLOTS["metadata"]
+    raw = encode_plain(fixed).encode("utf-8")
+    return raw.replace(_SLOT_BYTES["changes"], changes, 1).replace(_SLOT_BYTES["metadata"], metadata, 1)
 
 
 def hash_label(value: bytes) -> str:
@@ -125,10 +132,19 @@ def _lock_head(cursor) -> tuple[int, bytes]:
     return row[0], bytes(row[1])
 
 
-def _copy_value(name: str, value):
-    if name in ("changes", "metadata"):
-        return None if value is None else canonical_json(value).decode("utf-8")
-    return value
+_FIXED_FIELDS = tuple(name for name in CONTENT_FIELDS if name not in ("changes", "metadata"))
+
+
+def _copy_value(name: str, event: dict, seq: int, received_at: datetime, changes: bytes, metadata: bytes):
+    if name == "seq":
+        return seq
+    if name == "received_at":
+        return received_at
+    if name == "changes":
+        return None if event["changes"] is None else changes.decode("utf-8")
+    if name == "metadata":
+        return metadata.decode("utf-8")
+    return event[name]
 
 
 @transaction.atomic
@@ -141,6 +157,7 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None) -> 
     if not events:
         return []
     received_at = received_at or timezone.now()
+    received_label = format_time(received_at)
     with connection.cursor() as cursor:
         head_seq, head_hash = _lock_head(cursor)
         # Under the head lock no other writer can commit, so this duplicate check cannot race.
@@ -158,9 +175,15 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None) -> 
                 results.append(Appended(event_id, stored_seq, stored_hash, True))
                 continue
             seq += 1
-            values = dict(event, seq=seq, received_at=received_at)
-            digest = event_hash(prev, content_of(values))
-            rows.append(tuple(_copy_value(name, values[name]) for name in CONTENT_FIELDS) + (prev, digest))
+            changes = b"null" if event["changes"] is None else canonical_json(event["changes"])
+            metadata = canonical_json(event["metadata"])
+            fixed = {name: event.get(name) for name in _FIXED_FIELDS}
+            fixed.update(seq=seq, received_at=received_label,
+                         occurred_at=format_time(event["occurred_at"]), ip_address=format_ip(event["ip_address"]))
+            digest = hashlib.sha256(prev + content_bytes(fixed, changes=changes, metadata=metadata)).digest()
+            rows.append(tuple(
+                _copy_value(name, event, seq, received_at, changes, metadata) for name in CONTENT_FIELDS
+            ) + (prev, digest))
             existing[event_id] = (seq, digest)
             results.append(Appended(event_id, seq, digest, False))
             prev = digest
@@ -273,6 +296,21 @@ class Verification:
 
 _FETCH = 5000
 
+# Verification reads every field already in its hashed spelling, formatted by PostgreSQL in C:
+# timestamps as UTC with six fractional digits, addresses as PostgreSQL prints them (a stored
+# value carrying a netmask keeps it and so fails to match), and jsonb as text for
+# canonical_json_text. No datetime or ipaddress objects are built per row.
+_TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+_HASHED_FORM = {
+    "occurred_at": f"to_char(occurred_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}')",
+    "received_at": f"to_char(received_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}')",
+    "ip_address": "CASE WHEN masklen(ip_address) = CASE family(ip_address) WHEN 4 THEN 32 ELSE 128 END "
+                  "THEN host(ip_address) ELSE text(ip_address) END",
+}
+_HASHED_FORM_COLUMNS = ", ".join(
+    [_HASHED_FORM.get(name, name) for name in _FIXED_FIELDS] + ["changes::text", "metadata::text"]
+)
+
 
 def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> Verification:
     """Recompute the chain over [from_seq, to_seq] and name the first seq that does not match.
@@ -320,10 +358,11 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> V
         with conn.cursor(name="chain_verify") as rows:
             rows.itersize = _FETCH
             rows.execute(
-                f"SELECT {_COLUMNS}, prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY seq",
+                f"SELECT {_HASHED_FORM_COLUMNS}, prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY seq",
                 [start, end],
             )
-            names = CONTENT_FIELDS
+            names = _FIXED_FIELDS
+            sha256 = hashlib.sha256
             for row in rows:
                 seq = row[0]
                 if seq != expected_seq:
@@ -332,8 +371,11 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> V
                 if stored_prev != expected_prev:
                     return result.fail(seq, "prev_hash does not match the previous event's hash")
                 try:
-                    content = content_of(dict(zip(names, row)))
-                    digest = event_hash(expected_prev, content)
+                    fixed = dict(zip(names, row))
+                    fixed["tags"] = fixed["tags"] or []
+                    changes = b"null" if row[-4] is None else canonical_json_text(row[-4])[1]
+                    metadata = canonical_json_text(row[-3])[1]
+                    digest = sha256(expected_prev + content_bytes(fixed, changes=changes, metadata=metadata)).digest()
                 except (ValueError, TypeError) as exc:
                     return result.fail(seq, f"stored fields cannot be serialised: {exc}")
                 if digest != stored_hash:
@@ -381,3 +423,70 @@ def _verify_checkpoint_signatures(result: Verification) -> Verification:
             return result.fail(checkpoint.seq, "the checkpoint's signature does not verify")
         result.checkpoints_checked += 1
     return result
+
+
+@dataclass(frozen=True)
+class Link:
+    """One stored event as the chain sees it: its stored hashes and the hash its fields give."""
+
+    seq: int
+    prev_hash: bytes
+    hash: bytes
+    recomputed: bytes | None
+    problem: str = ""
+
+
+def chain_links(*, seq: int) -> tuple[dict[int, Link], tuple[int, bytes]]:
+    """The links of events seq-1, seq and seq+1 (those stored), and the chain head (seq, hash).
+
+    For checking one event against its neighbours (the viewer's "Verify this event"): the
+    neighbours are read whatever the reader may see, since only the comparison is shown.
+    """
+    links: dict[int, Link] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS}, prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY seq",
+            [seq - 1, seq + 1],
+        )
+        for row in cursor.fetchall():
+            stored_prev, stored_hash = bytes(row[-2]), bytes(row[-1])
+            try:
+                recomputed, problem = event_hash(stored_prev, content_of(dict(zip(CONTENT_FIELDS, row)))), ""
+            except (ValueError, TypeError) as exc:
+                recomputed, problem = None, f"stored fields cannot be serialised: {exc}"
+            links[row[0]] = Link(row[0], stored_prev, stored_hash, recomputed, problem)
+        cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
+        head = cursor.fetchone()
+    return links, (head[0], bytes(head[1])) if head else (0, GENESIS)
+
+
+def events_verified(events) -> dict[int, bool]:
+    """For each event (already read through the visibility rule): does it hold in the chain?
+
+    True when its stored fields and prev_hash give its stored hash, and its prev_hash is the
+    stored hash of the event before it (or of the signed checkpoint retention left there, or 32
+    zero bytes for the first). For a page of the API (seed 004's `verification.verified`): one
+    query for the predecessors, one for checkpoints standing in for removed ones. The whole
+    walk, with the checkpoints' signatures, is `chain_verify`.
+    """
+    events = list(events)
+    before = sorted({event.seq - 1 for event in events if event.seq > 1})
+    stored: dict[int, bytes] = {}
+    if before:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT seq, hash FROM audit_event WHERE seq = ANY(%s)", [before])
+            stored = {seq: bytes(value) for seq, value in cursor.fetchall()}
+        missing = [seq for seq in before if seq not in stored]
+        if missing:
+            checkpoints = Checkpoint.objects.filter(seq__in=missing)
+            stored.update({cp.seq: bytes(cp.hash) for cp in checkpoints if checkpoint_signature_valid(cp)})
+    verified = {}
+    for event in events:
+        prev_hash = bytes(event.prev_hash)
+        expected_prev = GENESIS if event.seq == 1 else stored.get(event.seq - 1)
+        try:
+            recomputed = event_hash(prev_hash, content_of({name: getattr(event, name) for name in CONTENT_FIELDS}))
+        except (ValueError, TypeError):
+            recomputed = None
+        verified[event.seq] = recomputed == bytes(event.hash) and expected_prev == prev_hash
+    return verified
