@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 
@@ -67,6 +68,13 @@ def snake(key: str) -> str:
     """camelCase or PascalCase → snake_case (`eventId` → `event_id`, `ipAddress` → `ip_address`)."""
     if not isinstance(key, str):
         return key
+    return _snake(key)
+
+
+# Event keys repeat from one event to the next, so their spellings are worth remembering; the
+# bound keeps a stream of unique keys from growing the cache without limit.
+@lru_cache(maxsize=4096)
+def _snake(key: str) -> str:
     return _CAMEL.sub(lambda m: "_" + (m.group(1) or m.group(2)), key).lower().replace("-", "_")
 
 
@@ -130,11 +138,13 @@ def _json_value(value, field: str, depth: int = 0):
 
 
 def is_sensitive(key: str) -> bool:
+    return _is_sensitive(key, tuple(settings.AUDIT_REDACT_KEYS))
+
+
+@lru_cache(maxsize=4096)
+def _is_sensitive(key: str, sensitive_keys: tuple[str, ...]) -> bool:
     name = snake(key)
-    for sensitive in settings.AUDIT_REDACT_KEYS:
-        if name == sensitive or name.endswith("_" + sensitive):
-            return True
-    return False
+    return any(name == sensitive or name.endswith("_" + sensitive) for sensitive in sensitive_keys)
 
 
 def _timestamp(value, field: str) -> datetime:
