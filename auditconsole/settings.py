@@ -3,6 +3,7 @@
 Every value a deployment changes comes from an environment variable (or a `.env` file
 beside manage.py); the defaults are for a developer's machine only.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "django_filters",
     "template_partials",
     "procrastinate.contrib.django",
+    "axes",
     "apps.rbac",
     "apps.events",
 ]
@@ -56,9 +58,20 @@ MIDDLEWARE = [
     # (sign-in page, the token-authenticated API).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Ends an external auditor's session once their link is revoked or expired.
+    "apps.rbac.middleware.AuditorSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditconsole.headers.SecurityHeadersMiddleware",
+    # Last, so that it turns the sign-in view's lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Axes first: it refuses a locked-out username and address before any password is checked.
+# Permissions come from role assignments only (apps.rbac.backends).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "apps.rbac.backends.RoleBackend",
 ]
 
 ROOT_URLCONF = "auditconsole.urls"
@@ -93,6 +106,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in lockout (django-axes): five failures for one username from one address lock that
+# pair out for the cool-off; a success resets the count. Other users, and the same user from
+# elsewhere, can still sign in, so an attacker cannot lock a victim out from afar. The address
+# is REMOTE_ADDR (set AXES_IPWARE_* behind a trusted proxy).
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "apps.rbac.views.lockout"
+AXES_VERBOSE = False
+# Successful sign-ins are recorded in the audit trail; a second record in axes' table is not needed.
+AXES_DISABLE_ACCESS_LOG = True
+
+# The console's own audit trail (apps.rbac.audit_trail). Not read from the environment: a
+# deployment cannot switch it off; the test suite does, except in the tests that check it.
+AUDIT_TRAIL_ENABLED = True
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "events:list"
@@ -129,6 +160,9 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Pages carry the CSRF token themselves (forms, and hx-headers for htmx), so no script needs
+# to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env("AUDIT_SECURE_COOKIES")
 CSRF_COOKIE_SECURE = env("AUDIT_SECURE_COOKIES")
 SECURE_CONTENT_TYPE_NOSNIFF = True

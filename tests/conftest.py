@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client, TransactionTestCase
 
+from apps.rbac.models import Role, RoleAssignment
 from apps.rbac.tokens import token_issue
 
 
@@ -95,4 +96,26 @@ def admin_user(db):
 
 @pytest.fixture
 def regular_user(db):
-    return get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
+    """alice, a Regular User: sees the events she is the actor of."""
+    user = get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
+    give_role(user, Role.Slug.REGULAR_USER)
+    return user
+
+
+def give_role(user, slug: str, **limits) -> RoleAssignment:
+    """Assign a role directly, without the audit trail (setting up a test is not a change to record)."""
+    return RoleAssignment.objects.create(user=user, role=Role.objects.get(slug=slug), **limits)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "audit_trail: record the console's own audit trail (off in other tests)")
+
+
+@pytest.fixture(autouse=True)
+def _console_audit_trail(request, settings):
+    """The console records its own use (every page view, sign-in, API read) into the log.
+
+    Tests that count the events of the log would count those records too, so the trail is
+    recorded only in tests marked `audit_trail`, which check it.
+    """
+    settings.AUDIT_TRAIL_ENABLED = request.node.get_closest_marker("audit_trail") is not None

@@ -2,21 +2,31 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.events import chain, reads, signing
+from apps.events import chain, export, reads, signing
 from apps.events.models import Checkpoint
 from apps.events.ingest import IngestError, event_ingest, events_from_body
+from apps.events.openapi import openapi_document
+from apps.events.search import Search, SearchInvalid, cursor_encode, search_from_body, search_from_params
 from apps.events.serialize import event_as_json
+from apps.rbac.audit_trail import audit_record
 from apps.rbac.models import ApiToken
-from apps.rbac.permissions import token_required
+from apps.rbac.permissions import public, token_required
 
 READ_SCOPES = (ApiToken.Scope.READ, ApiToken.Scope.AUDITOR)
 MAX_LIMIT = 1000
+# Search and export bodies are a query and some filters; anything larger is a mistake.
+MAX_SEARCH_BODY = 1024 * 1024
+# The request body is kept in the audit trail's metadata up to this size.
+_AUDITED_BODY = 4096
 
 
 def _error(status: int, message: str, errors: list[dict] | None = None) -> JsonResponse:
@@ -69,20 +79,25 @@ def events_ingest(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-@token_required(*READ_SCOPES)
+@token_required(*READ_SCOPES, audit_action="audit.api.list")
 def audit_log_list(request: HttpRequest) -> JsonResponse:
+    """The filters of apps.events.search (the viewer's parameters), newest first, keyset pages."""
     try:
-        limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
-        page = reads.event_page(principal=request.api_token, limit=limit, cursor=request.GET.get("cursor") or None)
-    except IngestError as error:
-        return _error(400, error.message, [{"index": None, "field": "limit", "message": error.message}])
+        search = search_from_params(request.GET, now=timezone.now())
+        page = reads.event_page(principal=request.api_token, **_page_args(search))
+    except SearchInvalid as invalid:
+        return _error(400, invalid.message, invalid.errors)
     except reads.BadCursor as error:
-        return _error(400, str(error), [{"index": None, "field": "cursor", "message": str(error)}])
+        return _bad_cursor(search, error)
     next_page = None
     if page.next_cursor:
         params = request.GET.copy()
-        params["cursor"] = page.next_cursor
+        for name in ("offset", "before"):
+            params.pop(name, None)
+        params["cursor"] = cursor_encode(page.next_cursor, order=search.order, page=search.page + 1)
         next_page = f"{request.path}?{params.urlencode()}"
+    audit_record(request=request, action="audit.api.list", resource_type="event_list",
+                 metadata={"query": request.GET.dict(), "returned": len(page.events), "total": page.total})
     return JsonResponse({
         "total_count": page.total,
         "total_count_exact": page.total_is_exact,
@@ -92,22 +107,133 @@ def audit_log_list(request: HttpRequest) -> JsonResponse:
     })
 
 
+def _page_args(search: Search) -> dict:
+    return {"limit": search.limit, "cursor": search.cursor, "before": search.before, "filters": search.condition,
+            "order": search.order, "offset": search.offset}
+
+
+def _bad_cursor(search: Search, error: reads.BadCursor) -> JsonResponse:
+    field = "before" if search.before else "cursor"
+    return _error(400, str(error), [{"index": None, "field": field, "message": str(error)}])
+
+
+def _search_body(request: HttpRequest):
+    """The JSON body of a search or export; an empty body is an empty object."""
+    try:
+        too_big = int(request.META.get("CONTENT_LENGTH") or 0) > MAX_SEARCH_BODY
+    except ValueError:
+        raise SearchInvalid([{"index": None, "field": None, "message": "the Content-Length header is not a number"}]) from None
+    try:
+        raw = b"" if too_big else request.body
+    except RequestDataTooBig:
+        too_big = True
+    if too_big:
+        raise SearchInvalid([{"index": None, "field": None, "message": "the body is larger than 1 MiB"}])
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SearchInvalid([{"index": None, "field": None, "message": f"the body is not JSON: {error}"}]) from None
+
+
+def _audited_body(body) -> dict:
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    return {"body": body} if len(text) <= _AUDITED_BODY else {"body_truncated": text[:_AUDITED_BODY]}
+
+
+@require_POST
+@token_required(*READ_SCOPES, audit_action="audit.api.search")
+def audit_log_search(request: HttpRequest) -> JsonResponse:
+    """Seed 001's and seed 004's search bodies; seed 004's answer, each event verified in its chain."""
+    try:
+        body = _search_body(request)
+        search = search_from_body(body, now=timezone.now())
+        page = reads.event_page(principal=request.api_token, **_page_args(search))
+    except SearchInvalid as invalid:
+        return _error(400, invalid.message, invalid.errors)
+    except reads.BadCursor as error:
+        return _bad_cursor(search, error)
+    verified = chain.events_verified(page.events)
+    logs = []
+    for event in page.events:
+        log = event_as_json(event)
+        log["verification"]["verified"] = verified[event.seq]
+        if not search.include_details:
+            for name in ("changes", "metadata", "user_agent"):
+                log.pop(name, None)
+        logs.append(log)
+    audit_record(request=request, action="audit.api.search", resource_type="event_list",
+                 metadata={**_audited_body(body), "returned": len(logs), "total": page.total})
+    return JsonResponse({
+        "total_count": page.total,
+        "total_count_exact": page.total_is_exact,
+        "returned_count": len(logs),
+        "page": search.page,
+        "audit_logs": logs,
+        "next_page": cursor_encode(page.next_cursor, order=search.order, page=search.page + 1) if page.next_cursor else None,
+    })
+
+
+@require_POST
+@token_required(*READ_SCOPES, audit_action="audit.api.export")
+def audit_log_export(request: HttpRequest) -> JsonResponse | StreamingHttpResponse:
+    """Every matching event (not a page), streamed as CSV, JSON or JSON Lines."""
+    token = request.api_token
+    if not export.can_export(token):
+        audit_record(request=request, action="audit.api.export", outcome="denied", status_code=403,
+                     metadata={"reason": "the token's user lacks rbac.export_events"})
+        return _error(403, "exporting raw events needs the export permission, which this token's user does not hold")
+    try:
+        body = _search_body(request)
+        search = search_from_body(body, now=timezone.now(), export=True)
+    except SearchInvalid as invalid:
+        return _error(400, invalid.message, invalid.errors)
+    fmt = export.FORMATS[search.format]
+    filename = export.export_filename(fmt=fmt, start=search.start, end=search.end, query=search.query,
+                                      now=timezone.now())
+    audit_record(request=request, action="audit.api.export", resource_type="event_export", resource_name=filename,
+                 metadata={**_audited_body(body), "format": fmt.name, "order": search.order})
+    chunks = reads.event_export(principal=token, filters=search.condition, order=search.order)
+    response = StreamingHttpResponse(
+        export.streamed(fmt.write(chunks), asynchronous=isinstance(request, ASGIRequest)),
+        content_type=fmt.content_type,
+    )
+    response["Content-Disposition"] = export.content_disposition(filename)
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @require_GET
-@token_required(*READ_SCOPES)
+@public
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    """The OpenAPI 3.1 document of /api/v1/. Public: it describes the API and holds no data."""
+    return JsonResponse(openapi_document(), json_dumps_params={"indent": 2})
+
+
+@require_GET
+@token_required(*READ_SCOPES, audit_action="audit.api.view")
 def audit_log_detail(request: HttpRequest, event_id: str) -> JsonResponse:
     # An API client gets a JSON 404 like every other API error, not the console's HTML page.
     # Unknown and out-of-scope events answer alike, so the existence of an event is not revealed.
     try:
         event = reads.event_get(principal=request.api_token, event_id=event_id)
     except Http404:
+        audit_record(request=request, action="audit.api.view", outcome="denied", status_code=404,
+                     resource_type="event", resource_id=event_id[:200])
         return _error(404, "no such event")
+    audit_record(request=request, action="audit.api.view", resource_type="event", resource_id=event.event_id,
+                 resource_name=event.action, metadata={"seq": event.seq, "event_project": event.project})
     return JsonResponse(event_as_json(event))
 
 
 @require_GET
-@token_required(*READ_SCOPES)
+@token_required(*READ_SCOPES, audit_action="audit.api.verify")
 def chain_verify(request: HttpRequest) -> JsonResponse:
     if request.api_token.projects:
+        audit_record(request=request, action="audit.api.verify", outcome="denied", status_code=403,
+                     metadata={"reason": "project-limited token"})
         return _whole_log_refused()
     try:
         from_seq = _int_param(request, "from_seq", None, 1, 2**62)
@@ -115,6 +241,9 @@ def chain_verify(request: HttpRequest) -> JsonResponse:
     except IngestError as error:
         return _error(400, error.message)
     result = chain.chain_verify(from_seq=from_seq, to_seq=to_seq)
+    audit_record(request=request, action="audit.api.verify", resource_type="chain",
+                 metadata={"from_seq": from_seq, "to_seq": to_seq, "valid": result.valid,
+                           "first_bad_seq": result.first_bad_seq, "checked": result.checked})
     return JsonResponse(result.as_dict())
 
 

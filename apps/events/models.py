@@ -1,9 +1,15 @@
 """The audit log: one append-only, hash-chained table of events, and the chain's bookkeeping."""
 from __future__ import annotations
 
+import zoneinfo
+
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, TextField
+from django.db.models.functions import Cast, Upper
 
 
 class EventQuerySet(models.QuerySet):
@@ -26,6 +32,33 @@ class EventQuerySet(models.QuerySet):
 
     def newest_first(self) -> "EventQuerySet":
         return self.order_by("-occurred_at", "-seq")
+
+
+class SearchText(Func):
+    """The text free-text search looks in: description, actor, resource, action and metadata.
+
+    One expression joining those columns, so that one GIN trigram index (`event_search_trgm`)
+    serves `word` and `"a phrase"` searches of the query language as `SearchText ILIKE '%word%'`
+    (and wildcards as `~*`), instead of nine ILIKEs that no single index could answer. The
+    compiler (apps.events.query.compiler) must build exactly this expression for PostgreSQL to
+    use the index. The columns are joined by the unit separator (U+001F), which no one types, so
+    a phrase cannot match across two columns; jsonb's text form escapes it inside metadata.
+    """
+
+    COLUMNS = (
+        "description", "actor_id", "actor_name", "actor_email", "resource_type", "resource_id",
+        "resource_name", "action",
+    )
+    SEPARATOR = "\x1f"
+    template = "(%(expressions)s)"
+    arg_joiner = " || E'\\x1f' || "
+    output_field = TextField()
+
+    def __init__(self, *expressions, **extra):
+        # Every column is NOT NULL, so plain || (immutable, unlike concat()) needs no coalesce.
+        if not expressions:
+            expressions = (*(F(name) for name in self.COLUMNS), Cast("metadata", TextField()))
+        super().__init__(*expressions, **extra)
 
 
 class Event(models.Model):
@@ -110,6 +143,23 @@ class Event(models.Model):
             models.Index(fields=["outcome", "occurred_at"], name="event_outcome_time"),
             models.Index(fields=["project", "occurred_at"], name="event_project_time"),
             models.Index(fields=["trace_id"], name="event_trace", condition=~Q(trace_id="")),
+            # Search indexes (migration 0005_search_indexes; costs measured in bench/query.py).
+            # Low-cardinality filters: a rare value (severity critical, auth_method mfa) would
+            # otherwise walk the whole time index backwards looking for its first page.
+            models.Index(fields=["severity", "occurred_at"], name="event_severity_time"),
+            models.Index(fields=["category", "occurred_at"], name="event_category_time"),
+            models.Index(fields=["auth_method", "occurred_at"], name="event_auth_method_time"),
+            # `actor=bob` is UPPER() = UPPER() on id, name and email; rbac 0004 indexes the first
+            # two, this the third, so the three-way OR becomes a BitmapOr instead of a scan.
+            models.Index(Upper("actor_name"), F("occurred_at"), name="event_actor_name_ci_time"),
+            # Free text also looks for the word as a request or session id (exact); with the
+            # event_id and trace_id indexes, every branch of the free-text OR has an index.
+            models.Index(fields=["request_id"], name="event_request", condition=~Q(request_id="")),
+            models.Index(fields=["session_id"], name="event_session", condition=~Q(session_id="")),
+            # `tags:budget` and free text's tag match: tags @> ARRAY['budget'].
+            GinIndex(fields=["tags"], name="event_tags"),
+            # Free text: trigrams of SearchText serve ILIKE '%word%' and ~* at any position.
+            GinIndex(OpClass(SearchText(), name="gin_trgm_ops"), name="event_search_trgm"),
         ]
 
     def __str__(self) -> str:
@@ -174,3 +224,77 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.seq}"
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name this server knows (`Europe/Paris`, `Asia/Dhaka`, `UTC`)."""
+    if value not in _time_zones():
+        raise ValidationError("%(value)s is not a time zone name such as Europe/Paris or Asia/Dhaka.",
+                              params={"value": value}, code="time_zone")
+
+
+def _time_zones() -> frozenset[str]:
+    global _TIME_ZONES
+    if _TIME_ZONES is None:
+        _TIME_ZONES = frozenset(zoneinfo.available_timezones()) | {"UTC"}
+    return _TIME_ZONES
+
+
+_TIME_ZONES: frozenset[str] | None = None
+
+
+class UserPreference(models.Model):
+    """How one console user likes the event viewer: their time zone and their columns.
+
+    Times are always shown in UTC; `time_zone` adds the user's local time beside them.
+    `columns` are the viewer's columns in order (apps.events.columns); empty means the default
+    set. The viewer remembers the last columns picked (its `cols=` parameter) here.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="event_preference")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    columns = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "audit_user_preference"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
+
+
+class SavedQuery(models.Model):
+    """A named search of the viewer: its filters and query, kept as the viewer's querystring.
+
+    Private to its owner unless `shared`, when every console user can run it (e.g. "weekend
+    admin actions", used by the whole security team). Only the owner edits or deletes it.
+    Running it applies `querystring` to /events/ (`/events/?saved=<slug>`), so what the viewer
+    shows is still limited to what the runner may see.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queries")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140)
+    description = models.TextField(blank=True, default="")
+    # The viewer's parameters as a URL query string (`q=...&range=24h&outcome=failure`),
+    # without paging state; the same names as the read API's (apps.events.filters).
+    querystring = models.TextField(blank=True, default="")
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "audit_saved_query"
+        ordering = ["name", "pk"]
+        constraints = [
+            # `?saved=<slug>` names one of the owner's queries.
+            models.UniqueConstraint(fields=["owner", "slug"], name="saved_query_slug_per_owner"),
+        ]
+        indexes = [
+            # The list shows the shared queries of everyone beside the user's own.
+            models.Index(fields=["shared", "name"], name="saved_query_shared", condition=Q(shared=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

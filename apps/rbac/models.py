@@ -1,10 +1,140 @@
-"""Access control: API tokens (roles and teams come with the roles issue)."""
+"""Access control: roles and their assignments, teams, API tokens and auditor sign-in links."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
+
+
+class Capability(models.Model):
+    """The console's catalogue of permissions; a model only so that they are Django permissions.
+
+    No table: the model exists to carry `Meta.permissions`, so that every capability the console
+    checks (`rbac.manage_roles`, `rbac.export_events`, `rbac.generate_reports`, ...) is an
+    `auth.Permission` row from the first migration on, including those of apps built later
+    (reports, alerts, retention, streams), which check them with `requires("rbac.<codename>")`.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_access", "Can see users, roles, teams, tokens and auditor links"),
+            ("manage_users", "Can create, invite, deactivate and reactivate users"),
+            ("manage_roles", "Can assign and remove roles"),
+            ("manage_teams", "Can create teams and change their members"),
+            ("manage_tokens", "Can issue and revoke API tokens"),
+            ("manage_auditor_links", "Can create and revoke external auditor sign-in links"),
+            ("view_team_events", "Can see the events of the members of their teams"),
+            ("view_own_events", "Can see the events they are the actor of"),
+            ("export_events", "Can export raw events"),
+            ("use_saved_queries", "Can save queries and use shared ones"),
+            ("view_alerts", "Can see alert rules and alert history"),
+            ("manage_alerts", "Can create, change and delete alert rules and channels"),
+            ("generate_reports", "Can generate compliance reports"),
+            ("generate_evidence_packs", "Can generate signed evidence packs"),
+            ("manage_retention", "Can change retention policies and legal holds"),
+            ("manage_streams", "Can configure stream destinations"),
+        ]
+
+
+class Role(models.Model):
+    """A named set of permissions (the rows of seed 001's role table, plus the external auditor).
+
+    Roles are fixed by migrations; the console shows them read-only. A role is assigned to a
+    user through a RoleAssignment, which can limit it to projects, teams and a time window.
+    """
+
+    class Slug(models.TextChoices):
+        AUDIT_ADMINISTRATOR = "audit-administrator", "Audit Administrator"
+        SECURITY_ANALYST = "security-analyst", "Security Analyst"
+        COMPLIANCE_OFFICER = "compliance-officer", "Compliance Officer"
+        MANAGER = "manager", "Manager"
+        REGULAR_USER = "regular-user", "Regular User"
+        EXTERNAL_AUDITOR = "external-auditor", "External Auditor"
+
+    slug = models.SlugField(unique=True, choices=Slug.choices)
+    name = models.TextField(unique=True)
+    description = models.TextField(blank=True, default="")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in which roles are listed.")
+    permissions = models.ManyToManyField(Permission, blank=True, related_name="+")
+
+    class Meta:
+        db_table = "rbac_role"
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    """A group of people; a Manager sees the events of the members of their teams."""
+
+    name = models.TextField(unique=True)
+    description = models.TextField(blank=True, default="")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="teams")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "rbac_team"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoleAssignmentQuerySet(models.QuerySet):
+    def active(self) -> "RoleAssignmentQuerySet":
+        now = timezone.now()
+        return self.filter(user__is_active=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class RoleAssignment(models.Model):
+    """A role held by a user, optionally limited to projects, teams and a time window.
+
+    - projects: the role applies to events of these projects only (empty: every project);
+    - teams: for a Manager, whose members' events they see (empty: the teams they belong to);
+    - window_start/window_end: only events that occurred inside the window (external auditors);
+    - expires_at: the assignment stops counting at this time.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_assignments")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="assignments")
+    projects = ArrayField(models.TextField(), default=list, blank=True, help_text="Empty means every project.")
+    teams = models.ManyToManyField(Team, blank=True, related_name="+")
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = RoleAssignmentQuerySet.as_manager()
+
+    class Meta:
+        db_table = "rbac_role_assignment"
+        ordering = ["user__username", "role__position"]
+        constraints = [
+            # One assignment per user and role: its limits are edited in place, so "what can
+            # alice do as an analyst" always has one answer.
+            models.UniqueConstraint(fields=["user", "role"], name="role_assignment_once_per_role"),
+            models.CheckConstraint(
+                condition=models.Q(window_start__isnull=True)
+                | models.Q(window_end__isnull=True)
+                | models.Q(window_start__lt=models.F("window_end")),
+                name="role_assignment_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.role}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at is None or self.expires_at > timezone.now()
 
 
 class ApiTokenQuerySet(models.QuerySet):
@@ -72,3 +202,56 @@ class ApiToken(models.Model):
     # Tokens stand in for a user in the visibility rule; these let code treat both alike.
     is_authenticated = True
     is_anonymous = False
+
+
+class AuditorLinkQuerySet(models.QuerySet):
+    def usable(self) -> "AuditorLinkQuerySet":
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class AuditorLink(models.Model):
+    """An expiring sign-in link for an external auditor (seed 002's right-to-audit access).
+
+    Opening the link signs its holder in as `user`, a restricted account made for the link: it
+    has no password and one External Auditor assignment limited to the link's window, projects
+    and expiry. Only the SHA-256 of the link's secret is stored; the link is shown once.
+    """
+
+    label = models.TextField(help_text="Who the link is for, e.g. the audit firm and engagement.")
+    email = models.EmailField(blank=True, default="")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="auditor_link")
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    projects = ArrayField(models.TextField(), default=list, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditorLinkQuerySet.as_manager()
+
+    class Meta:
+        db_table = "rbac_auditor_link"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(window_start__lt=models.F("window_end")),
+                                   name="auditor_link_window_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"auditor link {self.prefix}… for {self.label}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > timezone.now() else "expired"

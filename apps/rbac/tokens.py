@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from apps.rbac.audit_trail import Actor, audit_record
 from apps.rbac.models import ApiToken
 
 TOKEN_PREFIX = "ac_"
@@ -54,7 +55,9 @@ def token_issue(
     expires_in: timedelta | None = None,
     name: str = "",
     created_by=None,
+    actor: Actor | None = None,
 ) -> IssuedToken:
+    """Make a token; the secret is in the result only. Recorded as rbac.token.issue by `actor`."""
     if scope not in ApiToken.Scope.values:
         raise ValueError(f"scope must be one of {', '.join(ApiToken.Scope.values)}")
     if window_start and window_end and window_start >= window_end:
@@ -72,9 +75,31 @@ def token_issue(
         window_start=window_start,
         window_end=window_end,
         expires_at=timezone.now() + expires_in if expires_in else None,
-        created_by=created_by,
+        created_by=created_by if created_by is not None else (actor.user if actor else None),
+    )
+    audit_record(
+        actor=actor or Actor.system(), action="rbac.token.issue", resource_type="api_token",
+        resource_id=token.prefix, resource_name=name,
+        description=f"{(actor or Actor.system()).label} issued a {scope} token {token.prefix}…",
+        metadata={"token_scope": scope},
+        changes={"before": None, "after": _token_state(token)},
     )
     return IssuedToken(token=token, secret=secret)
+
+
+def _token_state(token: ApiToken) -> dict:
+    """What a token allows, as recorded in the audit trail (never the secret or its hash)."""
+    return {
+        "prefix": token.prefix,
+        "name": token.name,
+        "scope": token.scope,
+        "user": token.user.get_username() if token.user_id else None,
+        "projects": list(token.projects),
+        "window_start": token.window_start.isoformat() if token.window_start else None,
+        "window_end": token.window_end.isoformat() if token.window_end else None,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
 
 
 def token_authenticate(secret: str) -> ApiToken | None:
@@ -93,8 +118,17 @@ def token_authenticate(secret: str) -> ApiToken | None:
     return token
 
 
-def token_revoke(*, token: ApiToken) -> ApiToken:
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: Actor | None = None) -> ApiToken:
+    """Revoke a token (no-op when it already is). Recorded as rbac.token.revoke by `actor`."""
     if token.revoked_at is None:
+        before = _token_state(token)
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor or Actor.system(), action="rbac.token.revoke", resource_type="api_token",
+            resource_id=token.prefix, resource_name=token.name,
+            description=f"{(actor or Actor.system()).label} revoked the {token.scope} token {token.prefix}…",
+            changes={"before": before, "after": _token_state(token)},
+        )
     return token

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.rbac.audit_trail import Actor
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import parse_duration, token_issue
 
@@ -53,6 +54,7 @@ class Command(BaseCommand):
                 window_end=_when(end, "--end", end=True) if end else None,
                 expires_in=lifetime,
                 name=name,
+                actor=Actor.system("manage.py issue_token"),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

@@ -1,6 +1,7 @@
 """Revoke an API token by its prefix (the first characters shown at issue)."""
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.rbac.audit_trail import Actor
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import PREFIX_LENGTH, hash_secret, token_revoke
 
@@ -20,5 +21,5 @@ class Command(BaseCommand):
             matches = list(ApiToken.objects.filter(prefix=token))
         if len(matches) != 1:
             raise CommandError("no single token matches; give the full secret or an unambiguous prefix")
-        token_revoke(token=matches[0])
+        token_revoke(token=matches[0], actor=Actor.system("manage.py revoke_token"))
         self.stdout.write(f"revoked {matches[0]}")

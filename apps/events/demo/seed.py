@@ -1,0 +1,258 @@
+"""Seeding the log with demo events: plan sessions, generate them in time order, append.
+
+Speed matters (a million events in well under two minutes on two cores), so the work is laid
+out as a pipeline: this thread generates events while a second thread appends the previous
+batch through chain_append, whose database round trips release the GIL. Events are handed
+to the chain in occurred_at order, so the chain follows time.
+"""
+from __future__ import annotations
+
+import bisect
+import gc
+import queue
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Callable
+
+from django.db import connection, connections
+from django.utils import timezone
+
+from apps.events.chain import chain_append
+from apps.events.demo.build import Builder, to_datetime, to_micros
+from apps.events.demo.sessions import RUN_SIZES, RUNS, person_session
+from apps.events.demo.stories import Story, stories_make
+from apps.events.demo.world import build_world
+
+DAY = 86_400_000_000
+# Hours people start a session at, in their own time zone (office hours, a dip at lunch).
+_HOURS = (8, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 13, 13, 14, 14, 14, 14, 15, 15, 15, 16, 16, 16, 17, 17, 18, 19, 21)
+# Teams with on-call duty work at night now and then; admins never do (see the off-hours story).
+_OFF_HOURS = {"platform": 0.03, "security": 0.02, "developer": 0.01}
+# The share of sessions that are people rather than automation: about three events in four.
+_PEOPLE_SHARE = 0.62
+_FLUSH = 20_000
+_first = itemgetter(0)
+
+
+@dataclass
+class SeedResult:
+    requested: int
+    created: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    seed: int = 0
+    stories: list[Story] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.created / self.seconds if self.seconds else 0.0
+
+
+def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: datetime | None = None,
+              batch_size: int = 20_000, progress: Callable[[int, float], None] | None = None) -> SeedResult:
+    """Append `events` realistic demo events spread over the `days` before `end` (default now).
+
+    The same seed and end give the same events. Appends are committed batch by batch (the
+    chain is valid after each), not in one transaction: a million events in one transaction
+    would hold the chain-head lock for the whole run. When called inside a transaction (as in
+    tests) everything runs in the caller's thread and transaction instead.
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    seed = secrets.randbits(32) if seed is None else seed
+    end = end or timezone.now()
+    if timezone.is_naive(end):
+        raise ValueError("end must be an aware datetime")
+    end_us = to_micros(end)
+    start_us = end_us - days * DAY
+    began = time.perf_counter()
+    rng = random.Random(seed)
+    b = Builder(rng, build_world(rng), ids=random.Random(f"{seed}:{end_us}"))
+    stories = stories_make(b, start_us, end_us)
+    pending = [event for story in stories for event in story.events]
+    if events < len(pending):
+        raise ValueError(f"events must be at least {len(pending)} to hold the stories")
+    plan = _plan(b, events - len(pending), start_us, end_us, days)
+    result = SeedResult(requested=events, start=to_datetime(start_us), end=to_datetime(end_us), seed=seed,
+                        stories=stories)
+    watch = {event_id for story in stories for event_id in story.event_ids}
+
+    # Generation makes millions of small acyclic objects; the cyclic collector would only walk
+    # them over and over, so it is paused for the run.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with _Appender(threaded=not connection.in_atomic_block, watch=watch) as appender:
+            out: list[dict] = []
+            sent = 0
+            for session_start, _, runner, actor, budget in plan:
+                made = runner(b, actor, session_start, budget)
+                if max(made, key=_first)[0] > end_us:
+                    _pull_back(b, made, session_start, end_us)
+                pending.extend(made)
+                if len(pending) >= _FLUSH:
+                    # Every later session starts at or after this one, so whatever happened
+                    # before its start is complete and can go to the chain in order.
+                    pending.sort(key=_first)
+                    cut = bisect.bisect_left(pending, session_start, key=_first)
+                    out.extend(event for _, event in pending[:cut])
+                    del pending[:cut]
+                    while len(out) >= batch_size:
+                        appender.send(out[:batch_size])
+                        del out[:batch_size]
+                        sent += batch_size
+                        if progress:
+                            progress(sent, time.perf_counter() - began)
+            pending.sort(key=_first)
+            out.extend(event for _, event in pending)
+            for i in range(0, len(out), batch_size):
+                appender.send(out[i:i + batch_size])
+        if progress:
+            progress(events, time.perf_counter() - began)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+    result.created, result.duplicates = appender.created, appender.duplicates
+    result.first_seq, result.last_seq = appender.first_seq, appender.last_seq
+    for story in stories:
+        seqs = [appender.seqs[event_id] for event_id in story.event_ids if event_id in appender.seqs]
+        story.seqs = (min(seqs), max(seqs)) if seqs else None
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _pull_back(b: Builder, made: list, start: int, end: int) -> None:
+    """Events a session would make after the end of the window happen in its last stretch instead."""
+    for index, (t, event) in enumerate(made):
+        if t > end:
+            t = start + int(b.random() * (end - start))
+            event["occurred_at"], event["event_id"] = to_datetime(t), b.event_id(t)
+            made[index] = (t, event)
+
+
+def _plan(b: Builder, total: int, start: int, end: int, days: int) -> list[tuple]:
+    """Sessions (start, index, runner, actor, budget) whose budgets add up to exactly `total`."""
+    rng, random_ = b.rng, b.random
+    people, services = b.world.people, b.world.services
+    people_weights = list(_cumulative(p.activity for p in people))
+    service_weights = list(_cumulative(svc.activity for svc in services))
+    end_dates = [to_datetime(end).astimezone(p.tz).date() for p in people]
+    plan, planned = [], 0
+    while planned < total:
+        if random_() < _PEOPLE_SHARE:
+            index = bisect.bisect(people_weights, random_() * people_weights[-1])
+            person = people[index]
+            t = _office_hours(b, person, end_dates[index], start, end, days)
+            budget, runner, actor = 2 + min(int(rng.expovariate(1 / 6.5)), 60), person_session, person
+        else:
+            service = services[bisect.bisect(service_weights, random_() * service_weights[-1])]
+            if service.runs == "backup":
+                # Nightly: the backup window opens at 01:00 UTC.
+                day = start - start % DAY + int(random_() * (days + 1)) * DAY
+                t = day + int((1 + 2.5 * random_()) * 3_600_000_000)
+                if not start <= t < end:
+                    t = start + int(random_() * (end - start))
+            else:
+                t = start + int(random_() * (end - start))
+            budget = 1 + int(rng.expovariate(1 / RUN_SIZES[service.runs]))
+            runner, actor = RUNS[service.runs], service
+        budget = min(budget, total - planned)
+        plan.append((t, len(plan), runner, actor, budget))
+        planned += budget
+    plan.sort(key=lambda item: (item[0], item[1]))
+    return plan
+
+
+def _cumulative(values):
+    total = 0.0
+    for value in values:
+        total += value
+        yield total
+
+
+def _office_hours(b: Builder, person, end_date, start: int, end: int, days: int) -> int:
+    """A start time in the person's working hours (their own time zone), mostly on weekdays."""
+    random_ = b.random
+    night = _OFF_HOURS.get(person.team, 0.0)
+    for _ in range(6):
+        day = end_date - timedelta(days=int(random_() * (days + 1)))
+        if day.weekday() >= 5 and random_() < 0.85:
+            continue
+        hour = int(random_() * 24) if random_() < night else _HOURS[int(random_() * len(_HOURS))]
+        local = datetime(day.year, day.month, day.day, hour, int(random_() * 60), int(random_() * 60), tzinfo=person.tz)
+        t = to_micros(local) + int(random_() * 1_000_000)
+        if start <= t < end:
+            return t
+    return start + int(random_() * (end - start))
+
+
+class _Appender:
+    """Hands batches to chain_append, in a second thread unless a transaction is open.
+
+    A second thread has its own database connection, which would not see (or be part of) the
+    caller's transaction; so inside one, batches are appended inline.
+    """
+
+    def __init__(self, *, threaded: bool, watch: set[str]) -> None:
+        self.threaded = threaded
+        self.watch = watch
+        self.seqs: dict[str, int] = {}
+        self.created = self.duplicates = 0
+        self.first_seq = self.last_seq = None
+        self.error: BaseException | None = None
+        if threaded:
+            self.queue: queue.Queue = queue.Queue(maxsize=2)
+            self.thread = threading.Thread(target=self._work, name="seed-demo-append", daemon=True)
+            self.thread.start()
+
+    def __enter__(self) -> "_Appender":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.threaded:
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None and exc_info[0] is None:
+            raise self.error
+
+    def send(self, batch: list[dict]) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.threaded:
+            self.queue.put(batch)
+        else:
+            self._append(batch)
+
+    def _work(self) -> None:
+        try:
+            while (batch := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self._append(batch)
+                    except BaseException as exc:  # handed to the generating thread
+                        self.error = exc
+        finally:
+            connections.close_all()
+
+    def _append(self, batch: list[dict]) -> None:
+        watch, seqs = self.watch, self.seqs
+        for item in chain_append(batch):
+            if item.duplicate:
+                self.duplicates += 1
+                continue
+            self.created += 1
+            if self.first_seq is None:
+                self.first_seq = item.seq
+            self.last_seq = item.seq
+            if item.event_id in watch:
+                seqs[item.event_id] = item.seq

@@ -1,0 +1,397 @@
+"""Read latency at scale: every filter of GET /api/v1/audit-logs, alone and with a time range,
+free text and combinations, at 1 million (and, when asked, 10 million) events; and what the
+search indexes of migration events 0005 cost ingest.
+
+1. Latency. A scratch database per size (`auditconsole_qbench_1m`, `auditconsole_qbench_10m`)
+   is filled once by `manage.py seed_demo --events N --days 90 --seed 7 --end 2026-03-10` (the
+   search indexes are dropped for the load and built after it, then VACUUM ANALYZE) and kept
+   between runs: a database comment records what it holds, and a later run reuses it when the
+   comment matches (10M takes about 50 minutes to build on 2 cores). For each kind of query a
+   child process (Django on that database) times the API's first page, `GET
+   /api/v1/audit-logs?...&limit=50` through Django's test client with a read token, as server
+   time: token check, parsing, the capped count, the page, JSON, and the audit-trail record of
+   the read. Beside it, the baseline: the very SQL statements the view ran against
+   audit_event (count and page, captured from the same request), run by bare psycopg on a
+   connection of its own, with client-side binding as Django does. 20 runs each, taken in
+   turns after one warm-up; p50 and p95. The viewer's page (/events/ as a superuser) is timed
+   the same way for the page-render target.
+   Time ranges are `start_date` = the newest event - 24h / 7d (the data ends on 2026-03-10, so
+   `range=24h` on the wall clock would find nothing); filter values are picked from the data
+   (a typical actor, one resource id, ...).
+   EXPLAIN (ANALYZE, BUFFERS) of each page query goes to bench/plans/query_<size>.txt.
+2. Ingest cost of the search indexes: events/s of chain_append (timed where demo_seed calls
+   it) appending 50,000 demo events into a fresh database without them (migrated to events
+   0004) and with them (0005), in turns, twice; the best of each.
+
+Sizes: QBENCH_SIZES (default 1000000; e.g. QBENCH_SIZES=1000000,10000000). QBENCH_RUNS sets
+the runs per query (default 20). `python bench/run.py query` runs this module alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+PLANS = ROOT / "bench" / "plans"
+SEED_ARGS = ("--days", "90", "--seed", "7", "--end", "2026-03-10T00:00:00Z")
+MARKER = "qbench v1 events={events} " + " ".join(SEED_ARGS)
+INGEST_EVENTS = 50_000
+INGEST_TURNS = 2
+TARGET_FILTER_MS = 150
+TARGET_TEXT_MS = 500
+TARGET_RENDER_MS = 300
+
+
+def _label(events: int) -> str:
+    return f"{events // 1_000_000}m" if events % 1_000_000 == 0 else str(events)
+
+
+# --- the parent: databases, child processes, the report ---------------------------------------
+
+
+def run(bench):
+    from run import Section
+
+    sizes = [int(x) for x in os.environ.get("QBENCH_SIZES", "1000000").split(",") if x.strip()]
+    runs = int(os.environ.get("QBENCH_RUNS", "20"))
+    results = {}
+    for events in sizes:
+        url = ensure_database(bench, events)
+        out = bench.out_dir / f"query_{_label(events)}.json"
+        bench.log(f"query: timing {events:,} events ({runs} runs per query)")
+        env = {**bench.env, "DATABASE_URL": url}
+        subprocess.run([bench.python, str(Path(__file__)), "measure", str(out), str(runs), _label(events)],
+                       cwd=ROOT, env=env, check=True)
+        results[events] = json.loads(out.read_text())
+    cost = ingest_cost(bench)
+    return Section(title="Search and list latency (bench/query.py)", body=render(results, cost, runs))
+
+
+def ensure_database(bench, events: int) -> str:
+    import psycopg
+
+    name = f"auditconsole_qbench_{_label(events)}"
+    url = bench.admin_url.rsplit("/", 1)[0] + "/" + name
+    marker = MARKER.format(events=events)
+    env = {**bench.env, "DATABASE_URL": url}
+
+    def manage(*args):
+        subprocess.run([bench.python, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL if args[0] == "migrate" else None)
+
+    with psycopg.connect(bench.admin_url, autocommit=True) as conn:
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                           [name]).fetchone()
+        if row and row[0] == marker:
+            bench.log(f"query: reusing {name} ({events:,} events)")
+            manage("migrate", "--noinput", "-v0")
+            return url
+        bench.log(f"query: building {name} with {events:,} demo events (1M: about 3 min; 10M: about 50 min)")
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    manage("migrate", "--noinput", "-v0")
+    # Loading without the search indexes and building them after is several times faster than
+    # maintaining them row by row; their cost to ingest is measured separately below.
+    manage("migrate", "events", "0004", "--noinput", "-v0")
+    manage("seed_demo", "--events", str(events), *SEED_ARGS)
+    manage("migrate", "--noinput", "-v0")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE audit_event")
+    with psycopg.connect(bench.admin_url, autocommit=True) as conn:
+        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")
+    return url
+
+
+def ingest_cost(bench) -> dict:
+    """events/s of chain_append into a fresh database without and with the search indexes."""
+    from django.db import connections
+
+    from apps.events.demo import seed as demo_seed_module
+
+    rates: dict[str, list[float]] = {"without": [], "with": []}
+    original = demo_seed_module.chain_append
+    for turn in range(INGEST_TURNS):
+        for variant in ("without", "with"):
+            bench.fresh_database()
+            if variant == "without":
+                bench.manage("migrate", "events", "0004", "--noinput", "-v0")
+            connections.close_all()
+            spent = [0.0]
+            appended = [0]
+
+            def timed(events, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return original(events, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - started
+                    appended[0] += len(events)
+
+            demo_seed_module.chain_append = timed
+            try:
+                demo_seed_module.demo_seed(events=INGEST_EVENTS, days=30, seed=11, batch_size=5000)
+            finally:
+                demo_seed_module.chain_append = original
+                connections.close_all()
+            rates[variant].append(appended[0] / spent[0])
+            bench.log(f"query: chain_append {variant} search indexes, turn {turn + 1}: {rates[variant][-1]:,.0f} events/s")
+    return {variant: max(values) for variant, values in rates.items()} | {"all": rates}
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def render(results: dict, cost: dict, runs: int) -> str:
+    lines = [
+        "First page (limit 50) of `GET /api/v1/audit-logs` as server time through Django (token, parsing, capped "
+        "count, page, JSON, audit-trail record), against the same count and page SQL run by bare psycopg in the "
+        f"same process. {runs} runs each, in turns; milliseconds. Targets: a filter alone or with a time range "
+        f"p95 < {TARGET_FILTER_MS} ms, free text < {TARGET_TEXT_MS} ms, the viewer's page < {TARGET_RENDER_MS} ms. "
+        "Plans: `bench/plans/query_<size>.txt`. How it is measured: the docstring of bench/query.py.",
+        "",
+    ]
+    for events, data in results.items():
+        met = sum(1 for row in data["rows"] if row["met"])
+        lines += [f"### {events:,} events ({data['facts']})", "",
+                  f"{met} of {len(data['rows'])} queries within target.", "",
+                  "| query | API p50 | API p95 | bare SQL p50 | bare SQL p95 | matches | target | met |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        for row in data["rows"]:
+            sql50 = _ms(row["sql_p50"]) if row["sql_p50"] is not None else "–"
+            sql95 = _ms(row["sql_p95"]) if row["sql_p95"] is not None else "–"
+            lines.append(f"| {row['name']} | {_ms(row['api_p50'])} | {_ms(row['api_p95'])} | {sql50} | {sql95} "
+                         f"| {row['total']} | {row['target']} | {'yes' if row['met'] else '**no**'} |")
+        lines.append("")
+    if cost:
+        without, with_ = cost["without"], cost["with"]
+        lines += [
+            "### What the search indexes cost ingest",
+            "",
+            f"chain_append of {INGEST_EVENTS:,} demo events into a fresh database, best of {INGEST_TURNS} turns "
+            "(the turns: " + ", ".join(f"{v}: " + " / ".join(f"{r:,.0f}" for r in rs) for v, rs in cost["all"].items())
+            + " events/s).",
+            "",
+            "| indexes | chain_append events/s | ratio |",
+            "|---|---:|---:|",
+            f"| without migration events 0005 | {without:,.0f} | 100% |",
+            f"| with it (trigram, tags GIN, 6 btrees) | {with_:,.0f} | {with_ / without * 100:.0f}% |",
+        ]
+    return "\n".join(lines)
+
+
+# --- the child: Django on the scratch database ----------------------------------------------------
+
+
+def _kinds(picks: dict) -> list[tuple[str, dict, str]]:
+    """(name, GET parameters, target kind) for each query measured."""
+    filters = [
+        ("actor", {"actor": picks["actor"]}),
+        ("user_id", {"user_id": picks["user_id"]}),
+        ("action", {"action": "auth.login"}),
+        ("action prefix", {"action": "iam.role.*"}),
+        ("event_type", {"event_type": "authentication"}),
+        ("resource_type", {"resource_type": picks["resource_type"]}),
+        ("resource_id", {"resource_id": picks["resource_id"]}),
+        ("outcome", {"outcome": "failure"}),
+        ("status (2 values)", {"status": "failed,blocked"}),
+        ("severity rare", {"severity": "critical"}),
+        ("severity", {"severity": "high"}),
+        ("category", {"category": "security"}),
+        ("ip address", {"ip": picks["ip"]}),
+        ("ip CIDR", {"ip": picks["cidr"]}),
+        ("ip wildcard", {"ip": picks["ip_wildcard"]}),
+        ("project", {"project": picks["project"]}),
+        ("trace_id", {"trace_id": picks["trace_id"]}),
+        ("auth_method rare", {"auth_method": "mfa"}),
+        ("tags", {"tags": picks["tag"]}),
+    ]
+    kinds = [("no filter", {}, "filter")]
+    for name, params in filters:
+        kinds.append((name, params, "filter"))
+        kinds.append((f"{name} + 24h", {**params, "start_date": picks["since_24h"]}, "filter"))
+        kinds.append((f"{name} + 7d", {**params, "start_date": picks["since_7d"]}, "filter"))
+    texts = [
+        ("free text, rare word", {"q": picks["rare_word"]}),
+        ("free text, common word", {"q": "bucket"}),
+        ("free text, phrase", {"q": '"signed in with"'}),
+        ("free text, wildcard", {"q": "sg-web*"}),
+        ("free text, an id", {"q": picks["resource_id"]}),
+        ("free text + 7d", {"q": picks["rare_word"], "start_date": picks["since_7d"]}),
+    ]
+    kinds += [(name, params, "text") for name, params in texts]
+    kinds += [
+        ("combined: actor + outcome + 7d", {"actor": picks["actor"], "outcome": "failure", "start_date": picks["since_7d"]}, "filter"),
+        ("combined: action + project + severity", {"action": "iam.*", "project": picks["project"], "severity": "medium,high"}, "filter"),
+        ("combined: q language recipe", {"q": "event_type:auth.login AND status:failed AND ip NOT IN (10.0.0.0/8)"}, "text"),
+        ("combined: free text + filters + 24h", {"q": picks["rare_word"], "outcome": "success", "start_date": picks["since_24h"]}, "text"),
+        ("page of 1,000", {"limit": "1000"}, "render"),
+    ]
+    return kinds
+
+
+def _picks() -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        def one(sql):
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+
+        newest = one("SELECT max(occurred_at) FROM audit_event")
+        # A typical value: the median of the frequent ones, not the most common one.
+        actor = one("SELECT actor_email FROM (SELECT actor_email, count(*) n FROM audit_event WHERE actor_email <> '' "
+                    "GROUP BY 1 ORDER BY n DESC LIMIT 20) t ORDER BY n LIMIT 1 OFFSET 10")
+        user_id = one(f"SELECT actor_id FROM audit_event WHERE actor_email = '{actor}' LIMIT 1")
+        sample = "FROM audit_event TABLESAMPLE SYSTEM (1) WHERE {col} <> '' LIMIT 1"
+        resource_id = one("SELECT resource_id " + sample.format(col="resource_id"))
+        trace_id = one("SELECT trace_id " + sample.format(col="trace_id"))
+        ip = one("SELECT host(ip_address) FROM audit_event TABLESAMPLE SYSTEM (1) WHERE family(ip_address) = 4 LIMIT 1")
+        resource_type = one("SELECT resource_type FROM (SELECT resource_type, count(*) n FROM audit_event "
+                            "GROUP BY 1 ORDER BY n DESC LIMIT 8) t ORDER BY n LIMIT 1")
+        project = one("SELECT project FROM (SELECT project, count(*) n FROM audit_event WHERE project <> '' "
+                      "GROUP BY 1 ORDER BY n LIMIT 1) t")
+        tag = one("SELECT tag FROM (SELECT unnest(tags) tag FROM audit_event TABLESAMPLE SYSTEM (1)) t "
+                  "GROUP BY 1 ORDER BY count(*) LIMIT 1")
+        # A person's surname: in a few descriptions and emails, not in most.
+        rare_word = one("SELECT split_part(actor_name, ' ', 2) FROM audit_event WHERE actor_type = 'user' "
+                        "AND actor_name LIKE '% %' GROUP BY 1 ORDER BY count(*) LIMIT 1")
+    octets = ip.split(".")
+    return {
+        "actor": actor, "user_id": user_id, "resource_id": resource_id, "trace_id": trace_id, "ip": ip,
+        "cidr": ".".join(octets[:3]) + ".0/24", "ip_wildcard": ".".join(octets[:2]) + ".*",
+        "resource_type": resource_type, "project": project, "tag": tag, "rare_word": rare_word,
+        "since_24h": (newest - _delta(hours=24)).isoformat(), "since_7d": (newest - _delta(days=7)).isoformat(),
+    }
+
+
+def _delta(**kwargs):
+    from datetime import timedelta
+
+    return timedelta(**kwargs)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def measure(out: Path, runs: int, label: str) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditconsole.settings")
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    import psycopg
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from apps.rbac.tokens import token_issue
+
+    setup_test_environment()
+    settings.ALLOWED_HOSTS = ["*"]
+    secret = token_issue(scope="read", name="qbench").secret
+    client = Client(headers={"Authorization": f"Bearer {secret}"})
+    admin = get_user_model().objects.filter(username="qbench-admin").first() or \
+        get_user_model().objects.create_superuser("qbench-admin", "qbench@example.com", "qbench-not-a-password-1")
+    viewer = Client()
+    viewer.force_login(admin)
+    picks = _picks()
+    raw = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, cursor_factory=psycopg.ClientCursor)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM audit_event")
+        total_events = cursor.fetchone()[0]
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('audit_event')), "
+                       "pg_size_pretty(pg_relation_size('event_search_trgm'))")
+        size, trigram = cursor.fetchone()
+
+    kinds = _kinds(picks)
+    rows, plans = [], []
+    for name, params, target_kind in kinds:
+        query = urlencode({"limit": 50, **params})
+        path = f"/api/v1/audit-logs?{query}"
+        captured: list[tuple[str, tuple]] = []
+
+        def capture(execute, sql, params_, many, context):
+            # The reads' count and page (Django quotes the table; the chain's own SQL does not).
+            if 'FROM "audit_event"' in sql and sql.lstrip().upper().startswith("SELECT"):
+                captured.append((sql, params_))
+            return execute(sql, params_, many, context)
+
+        with connection.execute_wrapper(capture):
+            response = client.get(path)
+        if response.status_code != 200:
+            rows.append({"name": name, "api_p50": 0.0, "api_p95": 0.0, "sql_p50": None, "sql_p95": None,
+                         "total": f"HTTP {response.status_code}", "target": "-", "met": False})
+            continue
+        body = response.json()
+        statements = [(sql, tuple(p)) for sql, p in captured]
+        api_times, sql_times = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            client.get(path)
+            api_times.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            for sql, args in statements:
+                raw.execute(sql, args).fetchall()
+            sql_times.append((time.perf_counter() - started) * 1000)
+        target = {"filter": TARGET_FILTER_MS, "text": TARGET_TEXT_MS, "render": TARGET_RENDER_MS}[target_kind]
+        p95 = _percentile(api_times, 0.95)
+        rows.append({
+            "name": name, "params": params,
+            "api_p50": statistics.median(api_times), "api_p95": p95,
+            "sql_p50": statistics.median(sql_times), "sql_p95": _percentile(sql_times, 0.95),
+            "total": f"{body['total_count']:,}{'' if body['total_count_exact'] else '+'}",
+            "target": f"< {target}", "met": p95 < target,
+        })
+        page_sql = next((s for s in statements if "ORDER BY" in s[0]), statements[-1] if statements else None)
+        if page_sql:
+            plan = raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + page_sql[0], page_sql[1]).fetchall()
+            plans.append(f"== {name}\n-- GET {path}\n-- {raw.cursor().mogrify(page_sql[0], page_sql[1])}\n"
+                         + "\n".join(line[0] for line in plan) + "\n")
+
+    # The viewer's page, rendered for a superuser (the page-render target).
+    for name, params in (("viewer page /events/", {}), ("viewer page, filtered + 7d",
+                                                        {"actor": picks["actor"], "start_date": picks["since_7d"]})):
+        path = "/events/?" + urlencode(params)
+        try:
+            status = viewer.get(path).status_code
+        except Exception as exc:  # the viewer is another module; report, do not fail the bench
+            status = f"{type(exc).__name__}"
+        if status != 200:
+            rows.append({"name": name, "api_p50": 0.0, "api_p95": 0.0, "sql_p50": None, "sql_p95": None,
+                         "total": f"HTTP {status}", "target": f"< {TARGET_RENDER_MS}", "met": False})
+            continue
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            viewer.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        p95 = _percentile(times, 0.95)
+        rows.append({"name": name, "api_p50": statistics.median(times), "api_p95": p95, "sql_p50": None,
+                     "sql_p95": None, "total": "", "target": f"< {TARGET_RENDER_MS}", "met": p95 < TARGET_RENDER_MS})
+
+    PLANS.mkdir(exist_ok=True)
+    (PLANS / f"query_{label}.txt").write_text(
+        f"EXPLAIN (ANALYZE, BUFFERS) of each first-page query of bench/query.py at {total_events:,} events.\n"
+        f"Values picked from the data: {json.dumps(picks)}\n\n" + "\n".join(plans))
+    out.write_text(json.dumps({
+        "facts": f"table with indexes {size}, trigram index {trigram}", "picks": picks, "rows": rows,
+    }, indent=1))
+    raw.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "measure":
+        measure(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    else:
+        sys.exit("usage: bench/run.py query   (this file is a module of bench/run.py)")

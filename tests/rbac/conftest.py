@@ -1,0 +1,106 @@
+"""Personas (one per role, plus limited variants) and a small log whose visibility is known."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone as django_timezone
+
+from apps.events.ingest import event_ingest
+from apps.rbac.audit_trail import Actor
+from apps.rbac.models import Role, Team
+from tests.conftest import give_role
+
+JANUARY = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 2, 1, tzinfo=timezone.utc))
+
+# event_id → (actor_id, actor_email, project, occurred_at)
+LOG = {
+    "alice-p1": ("alice", "", "p1", "2026-01-10T10:00:00Z"),
+    "alice-by-email-p2": ("usr_9", "ALICE@example.com", "p2", "2026-03-05T10:00:00Z"),
+    "bob-p1": ("bob", "bob@example.com", "p1", "2026-02-10T10:00:00Z"),
+    "carol-p2": ("carol", "carol@example.com", "p2", "2026-01-20T10:00:00Z"),
+    "max-p2": ("max", "", "p2", "2026-03-01T10:00:00Z"),
+    "system-p1": ("", "", "p1", "2025-12-31T23:00:00Z"),
+}
+EVERYTHING = set(LOG)
+
+# What each persona may see: the matrix the visibility tests check against.
+VISIBLE = {
+    "admin": EVERYTHING,
+    "analyst": EVERYTHING,
+    "analyst_p1": {"alice-p1", "bob-p1", "system-p1"},
+    "compliance": EVERYTHING,
+    "manager": {"alice-p1", "alice-by-email-p2", "bob-p1", "max-p2"},
+    "manager_of_ops": {"carol-p2"},
+    "regular": {"alice-p1", "alice-by-email-p2"},
+    "auditor": {"alice-p1", "carol-p2"},
+    "no_role": set(),
+}
+PERSONAS = list(VISIBLE)
+
+
+def _user(username: str, email: str = "", **extra):
+    # No password: tests sign in with force_login, and hashing passwords would slow every test.
+    return get_user_model().objects.create(username=username, email=email, **extra)
+
+
+@pytest.fixture
+def log(db):
+    event_ingest([
+        {"event_id": event_id, "action": "demo.thing.do", "timestamp": when, "project": project,
+         "actor": {"type": "user" if actor_id else "system", "id": actor_id, "email": email}}
+        for event_id, (actor_id, email, project, when) in LOG.items()
+    ])
+    return LOG
+
+
+@pytest.fixture
+def people(db):
+    """Every persona by name; alice, bob and max are on the payments team, carol on ops."""
+    users = {
+        "admin": _user("ada", "ada@example.com"),
+        "analyst": _user("sam", "sam@example.com"),
+        "analyst_p1": _user("pat", "pat@example.com"),
+        "compliance": _user("cora", "cora@example.com"),
+        "manager": _user("max", ""),
+        "manager_of_ops": _user("olga", "olga@example.com"),
+        "regular": _user("alice", "alice@example.com"),
+        "auditor": _user("auditor-kpmg", ""),
+        "no_role": _user("nora", "nora@example.com"),
+    }
+    bob, carol = _user("bob", "bob@example.com"), _user("carol", "carol@example.com")
+    give_role(users["admin"], Role.Slug.AUDIT_ADMINISTRATOR)
+    give_role(users["analyst"], Role.Slug.SECURITY_ANALYST)
+    give_role(users["analyst_p1"], Role.Slug.SECURITY_ANALYST, projects=["p1"])
+    give_role(users["compliance"], Role.Slug.COMPLIANCE_OFFICER)
+    give_role(users["manager"], Role.Slug.MANAGER)
+    give_role(users["regular"], Role.Slug.REGULAR_USER)
+    give_role(bob, Role.Slug.REGULAR_USER)
+    give_role(users["auditor"], Role.Slug.EXTERNAL_AUDITOR, window_start=JANUARY[0], window_end=JANUARY[1],
+              expires_at=django_timezone.now() + timedelta(days=7))
+    payments = Team.objects.create(name="payments")
+    payments.members.add(users["manager"], users["regular"], bob)
+    ops = Team.objects.create(name="ops")
+    ops.members.add(carol)
+    # olga manages ops without being a member of it: her assignment names the team.
+    give_role(users["manager_of_ops"], Role.Slug.MANAGER).teams.add(ops)
+    users["bob"], users["carol"] = bob, carol
+    return users
+
+
+@pytest.fixture
+def browser_for(people):
+    """A test client signed in as a persona."""
+
+    def client(persona: str) -> Client:
+        c = Client()
+        c.force_login(people[persona], backend="apps.rbac.backends.RoleBackend")
+        return c
+
+    return client
+
+
+def actor_for(user) -> Actor:
+    return Actor.from_principal(user)
