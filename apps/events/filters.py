@@ -341,8 +341,9 @@ class EventFilterSet(django_filters.FilterSet):
         if data is not None:
             data = _with_aliases(as_querydict(data))
         if queryset is None:
-            # Visibility is the caller's: filter_q's condition is applied to visible_to(...).
-            queryset = Event.objects.none()
+            # Without a queryset there is nobody to see events for: the filter set then only
+            # validates and builds `condition`, which callers apply to visible_to(principal).
+            queryset = Event.objects.visible_to(None)
         super().__init__(data, queryset, request=request, prefix=prefix)
         self.now = now or timezone.now()
         self.query_error: QueryError | None = None

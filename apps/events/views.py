@@ -26,12 +26,6 @@ PAGE_SIZE = 50
 
 
 @require_GET
-@requires("events.view_event")
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("events:list")
-
-
-@require_GET
 @vary_on_headers("HX-Request")
 @requires("events.view_event", audit_action="audit.events.list")
 def event_list(request: HttpRequest) -> HttpResponse:
@@ -66,7 +60,8 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset, "form": filterset.form, "page": page, "order": order,
         "columns": [COLUMNS_BY_KEY[key] for key in columns], "column_keys": columns, "all_columns": COLUMNS,
         "zone": zone_of(preference), "time_zone": preference.time_zone,
-        "saved": saved, "saved_modified": saved is not None and querystring_clean(params) != saved.querystring,
+        "saved": saved,
+        "saved_modified": saved is not None and querystring_clean(params) != querystring_clean(QueryDict(saved.querystring)),
         "saved_queries": saved_query_list(user=request.user)[:50] if template.endswith(".html") else (),
         "query_error": filterset.query_error,
         "filter_errors": [(filterset.form.fields[name].label or name, message)

@@ -73,6 +73,11 @@
     var tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") return;
     if (event.key === "Escape") { closePanel(); return; }
+    if (event.key === "/" && form()) {
+      event.preventDefault();
+      form().querySelector("input[name=q]").focus();
+      return;
+    }
     if ((event.key === "j" || event.key === "k") && panel() && panel().innerHTML.trim()) {
       var current = document.querySelector("tr.is-selected");
       var next = current && (event.key === "j" ? current.nextElementSibling : current.previousElementSibling);
