@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
 
-from apps.events import views as event_views
+from apps.events import dashboard_views
 from apps.rbac import views as rbac_views
 from apps.rbac.permissions import public
 
@@ -14,7 +14,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
-    path("", event_views.home, name="home"),
+    path("", dashboard_views.dashboard, name="home"),
     path("accounts/login/", rbac_views.login, name="login"),
     path("accounts/logout/", rbac_views.logout, name="logout"),
     path("accounts/invite/<uidb64>/<token>/", rbac_views.invite, name="invite"),

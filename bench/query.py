@@ -4,7 +4,7 @@ search indexes of migration events 0005 cost ingest.
 
 1. Latency. A scratch database per size (`auditconsole_qbench_1m`, `auditconsole_qbench_10m`)
    is filled once by `manage.py seed_demo --events N --days 90 --seed 7 --end 2026-03-10` (the
-   search indexes are dropped for the load and built after it, then VACUUM ANALYZE) and kept
+   search indexes of 0005 are dropped for the load and built after it, then VACUUM ANALYZE) and kept
    between runs: a database comment records what it holds, and a later run reuses it when the
    comment matches (10M takes about 50 minutes to build on 2 cores). For each kind of query a
    child process (Django on that database) times the API's first page, `GET
@@ -20,8 +20,8 @@ search indexes of migration events 0005 cost ingest.
    (a typical actor, one resource id, ...).
    EXPLAIN (ANALYZE, BUFFERS) of each page query goes to bench/plans/query_<size>.txt.
 2. Ingest cost of the search indexes: events/s of chain_append (timed where demo_seed calls
-   it) appending 50,000 demo events into a fresh database without them (migrated to events
-   0004) and with them (0005), in turns, twice; the best of each.
+   it) appending 50,000 demo events into a fresh database without them (dropped after
+   migrating) and with them, in turns, twice; the best of each.
 
 Sizes: QBENCH_SIZES (default 1000000; e.g. QBENCH_SIZES=1000000,10000000). QBENCH_RUNS sets
 the runs per query (default 20). `python bench/run.py query` runs this module alone.
@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -42,10 +43,43 @@ PLANS = ROOT / "bench" / "plans"
 SEED_ARGS = ("--days", "90", "--seed", "7", "--end", "2026-03-10T00:00:00Z")
 MARKER = "qbench v1 events={events} " + " ".join(SEED_ARGS)
 INGEST_EVENTS = 50_000
+INGEST_DB = "auditconsole_qbench_ingest"
 INGEST_TURNS = 2
 TARGET_FILTER_MS = 150
 TARGET_TEXT_MS = 500
 TARGET_RENDER_MS = 300
+# The indexes of migration events 0005_search_indexes; dropped for a bulk load or the "without"
+# side of the ingest-cost measure (later migrations depend on 0005, so it is not unapplied).
+SEARCH_INDEXES = (
+    "event_severity_time", "event_category_time", "event_auth_method_time", "event_actor_name_ci_time",
+    "event_request", "event_session", "event_tags", "event_search_trgm",
+)
+
+
+def drop_search_indexes(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in SEARCH_INDEXES:
+            conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
+def create_search_indexes(bench, url: str) -> None:
+    """Build the indexes of 0005 with the statements Django writes for it (sqlmigrate)."""
+    import psycopg
+
+    env = {**bench.env, "DATABASE_URL": url}
+    sql = subprocess.run([bench.python, "manage.py", "sqlmigrate", "events", "0005_search_indexes"], cwd=ROOT,
+                         env=env, check=True, capture_output=True, text=True).stdout
+    statements = [line.strip().rstrip(";") for line in sql.splitlines() if line.strip().startswith("CREATE")]
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A GIN index builds several times faster when its entries fit in memory.
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        for statement in statements:
+            started = time.perf_counter()
+            conn.execute(statement.replace("CREATE INDEX CONCURRENTLY", "CREATE INDEX IF NOT EXISTS"))
+            bench.log(f"query: {statement.split()[2 if 'CONCURRENTLY' not in statement else 3]} built in "
+                      f"{time.perf_counter() - started:,.0f} s")
 
 
 def _label(events: int) -> str:
@@ -98,9 +132,9 @@ def ensure_database(bench, events: int) -> str:
     manage("migrate", "--noinput", "-v0")
     # Loading without the search indexes and building them after is several times faster than
     # maintaining them row by row; their cost to ingest is measured separately below.
-    manage("migrate", "events", "0004", "--noinput", "-v0")
+    drop_search_indexes(url)
     manage("seed_demo", "--events", str(events), *SEED_ARGS)
-    manage("migrate", "--noinput", "-v0")
+    create_search_indexes(bench, url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE audit_event")
     with psycopg.connect(bench.admin_url, autocommit=True) as conn:
@@ -109,39 +143,65 @@ def ensure_database(bench, events: int) -> str:
 
 
 def ingest_cost(bench) -> dict:
-    """events/s of chain_append into a fresh database without and with the search indexes."""
+    """events/s of chain_append into a fresh database without and with the search indexes.
+
+    In a child process on a scratch database of its own (`auditconsole_qbench_ingest`), so that
+    it neither touches nor races with the other benchmarks' `auditconsole_bench`.
+    """
+    url = bench.admin_url.rsplit("/", 1)[0] + "/" + INGEST_DB
+    out = bench.out_dir / "query_ingest_cost.json"
+    subprocess.run([bench.python, str(Path(__file__)), "ingest-cost", str(out), bench.admin_url], cwd=ROOT,
+                   env={**bench.env, "DATABASE_URL": url}, check=True)
+    return json.loads(out.read_text())
+
+
+def ingest_cost_child(out: Path, admin_url: str) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditconsole.settings")
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    import psycopg
     from django.db import connections
 
     from apps.events.demo import seed as demo_seed_module
 
+    url = os.environ["DATABASE_URL"]
     rates: dict[str, list[float]] = {"without": [], "with": []}
     original = demo_seed_module.chain_append
-    for turn in range(INGEST_TURNS):
-        for variant in ("without", "with"):
-            bench.fresh_database()
-            if variant == "without":
-                bench.manage("migrate", "events", "0004", "--noinput", "-v0")
-            connections.close_all()
-            spent = [0.0]
-            appended = [0]
-
-            def timed(events, **kwargs):
-                started = time.perf_counter()
-                try:
-                    return original(events, **kwargs)
-                finally:
-                    spent[0] += time.perf_counter() - started
-                    appended[0] += len(events)
-
-            demo_seed_module.chain_append = timed
-            try:
-                demo_seed_module.demo_seed(events=INGEST_EVENTS, days=30, seed=11, batch_size=5000)
-            finally:
-                demo_seed_module.chain_append = original
+    try:
+        for turn in range(INGEST_TURNS):
+            for variant in ("without", "with"):
                 connections.close_all()
-            rates[variant].append(appended[0] / spent[0])
-            bench.log(f"query: chain_append {variant} search indexes, turn {turn + 1}: {rates[variant][-1]:,.0f} events/s")
-    return {variant: max(values) for variant, values in rates.items()} | {"all": rates}
+                with psycopg.connect(admin_url, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{INGEST_DB}" WITH (FORCE)')
+                    conn.execute(f'CREATE DATABASE "{INGEST_DB}"')
+                subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True)
+                if variant == "without":
+                    drop_search_indexes(url)
+                spent, appended = [0.0], [0]
+
+                def timed(events, **kwargs):
+                    started = time.perf_counter()
+                    try:
+                        return original(events, **kwargs)
+                    finally:
+                        spent[0] += time.perf_counter() - started
+                        appended[0] += len(events)
+
+                demo_seed_module.chain_append = timed
+                try:
+                    demo_seed_module.demo_seed(events=INGEST_EVENTS, days=30, seed=11, batch_size=5000)
+                finally:
+                    demo_seed_module.chain_append = original
+                    connections.close_all()
+                rates[variant].append(appended[0] / spent[0])
+                print(f"[bench query] chain_append {variant} search indexes, turn {turn + 1}: "
+                      f"{rates[variant][-1]:,.0f} events/s", file=sys.stderr, flush=True)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{INGEST_DB}" WITH (FORCE)')
+    out.write_text(json.dumps({variant: max(values) for variant, values in rates.items()} | {"all": rates}))
 
 
 def _ms(value: float) -> str:
@@ -244,7 +304,9 @@ def _picks() -> dict:
             cursor.execute(sql)
             return cursor.fetchone()[0]
 
-        newest = one("SELECT max(occurred_at) FROM audit_event")
+        # The end of the seeded window (SEED_ARGS), not max(occurred_at): each API call of the
+        # bench records itself in the log at the wall clock's time.
+        newest = datetime.fromisoformat(SEED_ARGS[-1].replace("Z", "+00:00"))
         # A typical value: the median of the frequent ones, not the most common one.
         actor = one("SELECT actor_email FROM (SELECT actor_email, count(*) n FROM audit_event WHERE actor_email <> '' "
                     "GROUP BY 1 ORDER BY n DESC LIMIT 20) t ORDER BY n LIMIT 1 OFFSET 10")
@@ -393,5 +455,7 @@ def measure(out: Path, runs: int, label: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "measure":
         measure(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif len(sys.argv) == 4 and sys.argv[1] == "ingest-cost":
+        ingest_cost_child(Path(sys.argv[2]), sys.argv[3])
     else:
         sys.exit("usage: bench/run.py query   (this file is a module of bench/run.py)")

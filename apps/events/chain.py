@@ -20,6 +20,7 @@ from django.utils import timezone
 from apps.events import signing
 from apps.events.canonical import canonical_json, canonical_json_text, encode_plain
 from apps.events.models import Checkpoint
+from apps.events.rollups import rollups_apply
 
 GENESIS = bytes(32)
 
@@ -193,6 +194,11 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None) -> 
                 for row in rows:
                     copy.write_row(row)
             cursor.execute("UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = 1", [seq, prev])
+            # The dashboard's counts, in this transaction so they match the log exactly.
+            rollups_apply(cursor, events=[event for event, result in zip(events, results) if not result.duplicate],
+                          head_seq=head_seq, last_seq=seq)
+            # Wakes the live view's listeners (apps.events.live); PostgreSQL delivers it on commit.
+            cursor.execute("SELECT pg_notify('audit_events', %s)", [str(seq)])
             every = settings.AUDIT_CHECKPOINT_EVERY
             if every:
                 # One checkpoint for each multiple of `every` the batch crossed, not only the last.

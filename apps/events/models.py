@@ -298,3 +298,85 @@ class SavedQuery(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RollupBucket(models.Model):
+    """How many events fell in one time bucket for one value of one dimension.
+
+    Maintained at ingest (apps.events.rollups, inside chain_append's transaction, so a rollup
+    never counts an event the log does not hold and never misses one it does). The dashboard
+    reads these instead of scanning the events table: a 30-day summary is a few thousand rows
+    whatever the size of the log. Buckets are by occurred_at; `dimension` is one of
+    apps.events.rollups.DIMENSIONS ("all" with value "" counts every event).
+    """
+
+    class Granularity(models.TextChoices):
+        MINUTE = "minute"
+        HOUR = "hour"
+        DAY = "day"
+
+    bucket_start = models.DateTimeField()
+    granularity = models.TextField(choices=Granularity.choices)
+    dimension = models.TextField()
+    value = models.TextField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "audit_rollup_bucket"
+        constraints = [
+            # The upsert's conflict target; its index also serves the dashboard's range scans
+            # when they name the granularity and dimension (the leading columns below).
+            models.UniqueConstraint(fields=["granularity", "dimension", "bucket_start", "value"],
+                                    name="rollup_bucket_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.dimension}={self.value}: {self.count}"
+
+
+class RollupState(models.Model):
+    """The single row that says up to which seq the rollups count events.
+
+    Written in the same transaction as the buckets, so `seq` is exactly the last event counted;
+    a rebuild (apps.events.rollups.rollups_catch_up) continues from it.
+    """
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "audit_rollup_state"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="rollup_state_single_row")]
+
+    def __str__(self) -> str:
+        return f"rollups up to #{self.seq}"
+
+
+class VerificationRun(models.Model):
+    """One run of chain verification (verify_chain, the periodic worker task): its range and result.
+
+    The dashboard's compliance panel shows the last full and the last incremental run; the
+    incremental task starts after the last valid run's `to_seq`.
+    """
+
+    class Kind(models.TextChoices):
+        FULL = "full"
+        INCREMENTAL = "incremental"
+
+    kind = models.TextField(choices=Kind.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    from_seq = models.BigIntegerField(null=True)
+    to_seq = models.BigIntegerField(null=True)
+    checked = models.BigIntegerField(default=0)
+    valid = models.BooleanField()
+    first_bad_seq = models.BigIntegerField(null=True)
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "audit_verification_run"
+        ordering = ["-finished_at"]
+        indexes = [models.Index(fields=["kind", "-finished_at"], name="verification_run_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} verification #{self.from_seq}-#{self.to_seq}: {'valid' if self.valid else 'INVALID'}"

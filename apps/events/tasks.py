@@ -8,6 +8,8 @@ from procrastinate.contrib.django import app
 
 from apps.events.chain import checkpoint_create
 from apps.events.models import Checkpoint
+from apps.events.rollups import rollups_catch_up
+from apps.events.verification_runs import verification_run_incremental
 
 logger = logging.getLogger(__name__)
 
@@ -25,3 +27,27 @@ def checkpoint_periodic(timestamp: int) -> int | None:
     if checkpoint is not None:
         logger.info("signed checkpoint at seq %s", checkpoint.seq)
     return checkpoint.seq if checkpoint else None
+
+
+@app.periodic(cron="* * * * *")
+@app.task(queue="chain", queueing_lock="rollups_catch_up")
+def rollups_catch_up_periodic(timestamp: int) -> int:
+    """Count events the dashboard's rollups do not count yet (stored before they existed).
+
+    Ingest keeps the rollups current by itself once they have caught up; this is a no-op then.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
+    return rollups_catch_up()
+
+
+@app.periodic(cron="*/10 * * * *")
+@app.task(queue="chain", queueing_lock="verify_incremental")
+def verify_incremental_periodic(timestamp: int) -> int | None:
+    """Verify the chain from the last verified seq on, every ten minutes, and record the run."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+    run = verification_run_incremental()
+    if run is not None and not run.valid:
+        logger.error("chain verification failed at seq %s: %s", run.first_bad_seq, run.reason)
+    return run.to_seq if run else None

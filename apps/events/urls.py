@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.events import personal_views, views
+from apps.events import live_views, personal_views, views
 
 app_name = "events"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("saved/<int:pk>/edit/", personal_views.saved_query_edit, name="saved_edit"),
     path("saved/<int:pk>/delete/", personal_views.saved_query_remove, name="saved_delete"),
     path("preferences/", personal_views.preferences, name="preferences"),
+    path("live/", live_views.live_page, name="live"),
+    path("live/stream/", live_views.live_stream, name="live_stream"),
     path("<path:event_id>/verify/", views.event_verify, name="verify"),
     path("<path:event_id>/", views.event_detail, name="detail"),
 ]

@@ -1,0 +1,65 @@
+"""The live view: a page with the viewer's filters, and the server-sent event stream it reads."""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from apps.events import live
+from apps.events.filters import EventFilterSet
+from apps.events.links import viewer_querystring
+from apps.rbac.audit_trail import audit_record
+from apps.rbac.permissions import requires
+
+# The filters the live view's bar offers (the stream takes every filter of the viewer).
+LIVE_FILTERS = ("actor", "action", "outcome", "severity", "category", "project")
+
+
+@require_GET
+@requires("events.view_event", audit_action="audit.events.live")
+def live_page(request: HttpRequest) -> HttpResponse:
+    filterset = EventFilterSet(request.GET)
+    valid = filterset.is_valid()
+    audit_record(request=request, action="audit.events.live", resource_type="event_stream",
+                 description=f"{request.user.get_username()} opened the live view",
+                 metadata={"query": request.GET.dict(), "valid": valid})
+    query = viewer_querystring(request.GET, drop=("cursor", "before", "sort", "cols"))
+    return render(request, "events/live.html", {
+        "form": filterset.form, "filter_fields": [filterset.form[name] for name in LIVE_FILTERS],
+        "query_error": filterset.query_error, "valid": valid,
+        "filter_errors": [(filterset.form.fields[name].label or name, message)
+                          for name, messages in filterset.errors.items() for message in messages],
+        "querystring": query,
+    })
+
+
+@require_GET
+@requires("events.view_event", audit_action="audit.events.live")
+def live_stream(request: HttpRequest) -> HttpResponse:
+    """`text/event-stream` of the visible events matching the filters, from Last-Event-ID on.
+
+    A sync view (permission check, trail, compiling the condition use the ORM) returning an
+    asynchronous iterator, which the ASGI handler streams without holding a thread.
+    """
+    filterset = EventFilterSet(request.GET)
+    if not filterset.is_valid():
+        return JsonResponse({"errors": {name: list(messages) for name, messages in filterset.errors.items()}}, status=400)
+    last_seq = _last_seq(request)
+    query = live.live_query(user=request.user, condition=filterset.condition)
+    audit_record(request=request, action="audit.events.live.stream", resource_type="event_stream",
+                 description=f"{request.user.get_username()} watched the live view",
+                 metadata={"query": request.GET.dict(), "resumed_after": last_seq})
+    response = StreamingHttpResponse(live.live_stream(query, last_seq=last_seq), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-store"
+    # Reverse proxies (nginx) must pass each message on at once, not buffer the stream.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _last_seq(request: HttpRequest) -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or ""
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None

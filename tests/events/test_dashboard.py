@@ -1,0 +1,150 @@
+"""The dashboard: every number links to the viewer with a query that gives the same number."""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from apps.events.dashboard import SIGNALS, dashboard_get
+from apps.events.filters import filter_q
+from apps.events.ingest import event_ingest
+from apps.events.models import Event
+from apps.rbac.models import Role
+from tests.conftest import give_role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def log():
+    now = timezone.now()
+    kinds = [
+        ("auth.login", "failure", "medium", {}), ("auth.login", "success", "info", {}),
+        ("auth.lockout", "failure", "high", {}), ("iam.role.update", "success", "high", {}),
+        ("rbac.role.assign", "success", "medium", {}), ("compute.servers.delete", "denied", "critical", {}),
+        ("policy.violation.detected", "failure", "high", {"tags": ["policy-violation"]}),
+        ("storage.object.read", "success", "low", {"tags": ["policy-violation"]}),
+        ("billing.budget.update", "success", "info", {}),
+    ]
+    events = []
+    for i in range(90):
+        action, outcome, severity, extra = kinds[i % len(kinds)]
+        events.append({
+            "event_id": f"evt_dash_{i}", "timestamp": (now - timedelta(hours=i * 8)).isoformat(),
+            "action": action, "outcome": outcome, "severity": severity, "project": "p1" if i % 2 else "p2",
+            "actor": {"type": "user", "id": ["alice", "bob", "carol"][i % 3], "email": ["alice@example.com", "", "carol@example.com"][i % 3]},
+            "resource": {"type": "server", "id": f"srv_\"{i % 4}\" x"}, **extra,
+        })
+    event_ingest(events)
+    return events
+
+
+@pytest.fixture
+def admin():
+    return get_user_model().objects.create_superuser("ada", "ada@example.com", "correct-horse-battery-5")
+
+
+@pytest.fixture
+def alice():
+    user = get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-6")
+    give_role(user, Role.Slug.REGULAR_USER)
+    return user
+
+
+def viewer_count(user, url: str) -> int:
+    """What the viewer finds for the link: its filters applied to what the user may see."""
+    parts = urlsplit(url)
+    assert parts.path == "/events/"
+    condition, errors = filter_q(dict(parse_qsl(parts.query)))
+    assert errors == {}, (url, errors)
+    return Event.objects.visible_to(user).filter(condition).count()
+
+
+def panel_links(board):
+    for name in ("categories", "actions", "actors", "resources", "outcomes"):
+        for row in getattr(board, name):
+            yield f"{name} {row.value}", row.count, row.url
+    for row in board.signals:
+        yield row.signal.key, row.count, row.url
+
+
+@pytest.mark.parametrize("period", ["24h", "7d", "30d"])
+def test_each_panel_link_opens_the_viewer_with_a_query_that_gives_the_same_number(log, admin, period):
+    board = dashboard_get(user=admin, period_key=period)
+    assert board.from_rollups
+    links = list(panel_links(board))
+    assert len(links) > 15
+    for name, count, url in links:
+        assert viewer_count(admin, url) == count, (name, url)
+    assert board.total == viewer_count(admin, board.signals[0].url.split("&q=")[0])
+
+
+def test_every_security_signal_is_raised_by_the_fixture_and_counted(log, admin):
+    board = dashboard_get(user=admin, period_key="30d")
+    counts = {row.signal.key: row.count for row in board.signals}
+    assert set(counts) == {signal.key for signal in SIGNALS}
+    assert all(counts.values()), counts
+
+
+def test_a_regular_users_dashboard_counts_only_their_own_events_and_its_links_agree(log, alice):
+    board = dashboard_get(user=alice, period_key="30d")
+    assert not board.from_rollups and board.compliance is None and board.ingestion is None
+    assert board.total == Event.objects.visible_to(alice).filter(occurred_at__gte=board.start).count() > 0
+    assert [row.value for row in board.actors] == ["alice@example.com"]
+    for name, count, url in panel_links(board):
+        assert viewer_count(alice, url) == count, (name, url)
+    assert {event.actor_id for event in board.recent} == {"alice"}
+
+
+def test_the_viewer_shows_the_same_total_as_the_dashboards_signal(log, admin):
+    client = Client()
+    client.force_login(admin)
+    board = dashboard_get(user=admin, period_key="7d")
+    for row in board.signals:
+        response = client.get(row.url)
+        assert response.status_code == 200
+        assert response.context["page"].total == row.count, row.signal.key
+
+
+def test_the_dashboard_page_renders_every_panel_with_accessible_charts(log, admin, django_assert_max_num_queries):
+    client = Client()
+    client.force_login(admin)
+    with django_assert_max_num_queries(40):
+        response = client.get("/?period=7d")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in ("Failed sign-ins", "Activity", "Recent activity", "Top actors", "Top resources",
+                 "Chain and compliance", "Ingestion health", 'role="img"', "<title>", "Show as table"):
+        assert text in html, text
+    assert 'style="' not in html
+
+
+def test_the_dashboard_needs_the_permission_to_view_events():
+    nobody = get_user_model().objects.create_user("nora", "nora@example.com", "correct-horse-battery-7")
+    client = Client()
+    client.force_login(nobody)
+    assert client.get("/").status_code == 403
+
+
+def test_the_regular_users_dashboard_has_no_compliance_panel(log, alice):
+    client = Client()
+    client.force_login(alice)
+    html = client.get("/").content.decode()
+    assert "Recent activity" in html and "Chain and compliance" not in html and "Ingestion health" not in html
+
+
+def test_the_compliance_panel_shows_the_last_verification_run_and_the_events_since(log, admin):
+    from apps.events.verification_runs import verification_run_incremental
+
+    first = verification_run_incremental()
+    assert first.kind == "full" and first.valid and first.checked == 90
+    assert verification_run_incremental() is None
+    event_ingest([{"event_id": "evt_dash_more", "action": "auth.login"}])
+    later = verification_run_incremental()
+    assert later.kind == "incremental" and later.valid and (later.from_seq, later.to_seq) == (91, 91)
+    compliance = dashboard_get(user=admin).compliance
+    assert compliance["last_full"] == first and compliance["last_run"] == later and compliance["since_verified"] == 0
