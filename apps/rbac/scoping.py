@@ -45,8 +45,14 @@ def _user_scope(user) -> Q:
     scope = NOTHING
     for grant in grants_of(user):
         part = _grant_scope(user, grant)
-        if part is not NOTHING:
-            scope = part if scope is NOTHING else scope | part
+        if part is NOTHING:
+            continue
+        if not part:
+            # An unconditioned grant sees everything. It must short-circuit: Django's
+            # `Q() | other` is just `other`, which would shrink "everything" to the other grant.
+            scope = Q()
+            break
+        scope = part if scope is NOTHING else scope | part
     setattr(user, _CACHE, scope)
     return scope
 

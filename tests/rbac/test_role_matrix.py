@@ -191,3 +191,15 @@ def test_the_event_list_reads_scope_in_a_bounded_number_of_queries(browser_for, 
     client = browser_for("manager")
     with django_assert_max_num_queries(12):
         assert client.get("/events/").status_code == 200
+
+
+def test_a_user_with_a_view_all_role_and_an_own_events_role_sees_everything(people, log):
+    from django.contrib.auth import get_user_model
+
+    from apps.rbac.models import Role
+    from tests.conftest import give_role
+
+    give_role(people["regular"], Role.Slug.SECURITY_ANALYST)
+    user = get_user_model().objects.get(pk=people["regular"].pk)
+    seen = set(Event.objects.visible_to(user).values_list("event_id", flat=True))
+    assert seen == EVERYTHING
