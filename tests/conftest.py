@@ -111,6 +111,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "audit_trail: record the console's own audit trail (off in other tests)")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Real-browser tests run last: they are the slowest, and Playwright's sync API leaves an
+    event loop running in the main thread for the rest of the session."""
+    items.sort(key=lambda item: "/tests/browser/" in str(item.fspath))
+
+
 @pytest.fixture(autouse=True)
 def _console_audit_trail(request, settings):
     """The console records its own use (every page view, sign-in, API read) into the log.

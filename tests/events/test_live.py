@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 
 import pytest
@@ -16,6 +17,14 @@ from apps.rbac.models import Role
 from tests.conftest import give_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+
+def run_in_own_loop(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop running in
+    the main thread once a browser test has run, and asyncio.run refuses to nest in it."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def event(i: int, actor: str = "alice", **extra) -> dict:
@@ -82,7 +91,7 @@ def test_new_events_are_streamed_when_their_append_commits_and_only_matching_vis
         assert heads(later)[-1]["id"] == 6
         await stream.aclose()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())
 
 
 def test_a_stream_resumed_after_a_seq_sends_what_followed_with_no_gap_and_no_duplicate(admin):
@@ -96,7 +105,7 @@ def test_a_stream_resumed_after_a_seq_sends_what_followed_with_no_gap_and_no_dup
         assert [m["id"] for m in found if m["kind"] == "message"] == [4, 5, 6, 7]
         await stream.aclose()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())
 
 
 def test_the_stream_view_refuses_a_bad_query_and_needs_the_permission(alice):
