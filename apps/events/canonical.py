@@ -10,6 +10,7 @@ formatting differs from Python's repr).
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 
@@ -36,6 +37,8 @@ def is_plain(value) -> bool:
         return True
     if isinstance(value, int):
         return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if isinstance(value, float):
+        return float_is_plain(value)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str) or not _key_is_plain(key) or not is_plain(item):
@@ -44,6 +47,16 @@ def is_plain(value) -> bool:
     if isinstance(value, (list, tuple)):
         return all(is_plain(item) for item in value)
     return False
+
+
+def float_is_plain(value: float) -> bool:
+    """True when Python's repr of the float is its ECMAScript spelling (RFC 8785 §3.2.2.3).
+
+    Both print the shortest digits that round-trip; they differ in notation only: integral
+    values (Python writes 2.0, ECMAScript 2) and exponents (Python from 1e16 up and below
+    1e-4, ECMAScript from 1e21 up and below 1e-6). In between, with a fraction, they agree.
+    """
+    return math.isfinite(value) and not value.is_integer() and 1e-4 <= abs(value) < 1e16
 
 
 def canonical_json(value) -> bytes:
@@ -65,8 +78,10 @@ def _json_number(text: str) -> int | float:
 
 
 def _json_float(text: str) -> float:
-    _seen.floats = True
-    return float(text)
+    value = float(text)
+    if not float_is_plain(value):
+        _seen.floats = True
+    return value
 
 
 # Which JSON text held a float is noted per thread while it is decoded, so the decoder can be

@@ -133,6 +133,12 @@ def _lock_head(cursor) -> tuple[int, bytes]:
     return row[0], bytes(row[1])
 
 
+def _ip_label(address: str | None) -> str | None:
+    # Normalised IPv4 addresses (what ingest stores) are already spelt as hashed; only IPv6
+    # needs format_ip's attention to embedded IPv4 forms.
+    return address if address is None or ":" not in address else format_ip(address)
+
+
 _FIXED_FIELDS = tuple(name for name in CONTENT_FIELDS if name not in ("changes", "metadata"))
 
 
@@ -180,7 +186,7 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None) -> 
             metadata = canonical_json(event["metadata"])
             fixed = {name: event.get(name) for name in _FIXED_FIELDS}
             fixed.update(seq=seq, received_at=received_label,
-                         occurred_at=format_time(event["occurred_at"]), ip_address=format_ip(event["ip_address"]))
+                         occurred_at=format_time(event["occurred_at"]), ip_address=_ip_label(event["ip_address"]))
             digest = hashlib.sha256(prev + content_bytes(fixed, changes=changes, metadata=metadata)).digest()
             rows.append(tuple(
                 _copy_value(name, event, seq, received_at, changes, metadata) for name in CONTENT_FIELDS
