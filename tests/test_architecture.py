@@ -30,7 +30,7 @@ def test_every_url_declares_who_may_call_it():
 # through Event.objects.visible_to(...) (apps.rbac.scoping) or calls these modules.
 OWNERS = {
     "apps/events/models.py", "apps/events/chain.py", "apps/events/reads.py", "apps/events/ingest.py",
-    "apps/events/demo.py", "apps/rbac/scoping.py",
+    "apps/rbac/scoping.py",
 }
 
 
