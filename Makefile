@@ -10,7 +10,9 @@ ENV := export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; export DATABASE_URL="$$($(PY) 
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv .venv
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# This machine's pip configuration warns about missing local indexes; only that noise is dropped.
+	@set -o pipefail; $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+		| { grep -v '^WARNING: Location' || true; }
 	@touch $@
 
 setup: $(STAMP)

@@ -14,7 +14,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from apps.rbac.assignments import role_assign
 from apps.rbac.audit_trail import Actor, audit_record
+from apps.rbac.models import Role
 from apps.rbac.tokens import token_authenticate, token_issue
 from apps.rbac.users import user_state
 
@@ -62,6 +64,10 @@ def demo_admin_ensure(*, password_file: Path) -> DemoAdmin:
                 description=f"{_ACTOR} created the demo superuser {ADMIN_USERNAME}",
                 changes={"before": None, "after": {**user_state(user), "is_superuser": True}},
             )
+            # The demo administrator holds the Audit Administrator role too, so the Access pages
+            # show a real assignment and the last-administrator rule has someone to protect.
+            role_assign(actor=Actor.system(_ACTOR), user=user,
+                        role=Role.objects.get(slug=Role.Slug.AUDIT_ADMINISTRATOR))
         secret_save(password_file, password)
         return DemoAdmin(ADMIN_USERNAME, password, created=True, is_superuser=True)
     saved = secret_read(password_file)
