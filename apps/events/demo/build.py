@@ -77,6 +77,11 @@ class Builder:
         # over it, which keeps a million-event seed from rewriting half the index's pages.
         return f"{micros // 1_000_000:08x}{self.bits(96):024x}"
 
+    def request_id(self, micros: int) -> str:
+        # Sortable like the trace id (millisecond first), for the same reason: the request-id
+        # index then grows at its right edge.
+        return f"req_{micros // 1000:011x}{self.bits(36):09x}"
+
     def event_id(self, micros: int) -> str:
         # A ULID made from the event's own time, with seeded randomness: sortable by time.
         return "evt_" + str(ULID((((micros // 1000) << 80) | self.id_bits(80)).to_bytes(16, "big")))
@@ -108,7 +113,7 @@ class Builder:
             "request_path": path,
             "status_code": status,
             "trace_id": trace,
-            "request_id": ("req_" + self.hex(16)) if method else "",
+            "request_id": self.request_id(t) if method else "",
             "tags": tags,
             "description": description,
             "changes": changes,
