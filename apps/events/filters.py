@@ -177,6 +177,12 @@ class ValueListField(forms.Field):
     def bound_data(self, data, initial):
         return self.to_python(data)
 
+    def validate(self, value) -> None:
+        super().validate(value)
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        if any("\x00" in item for item in value):
+            raise forms.ValidationError("contains a NUL character")
+
 
 class TextWidget(forms.TextInput):
     """A text input; a list value (tags) shows as a comma list."""

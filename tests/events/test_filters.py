@@ -181,3 +181,20 @@ def test_outcome_synonyms_tick_the_canonical_box():
     form = EventFilterSet({"status": "failed"}, now=NOW).form
     assert form["outcome"].value() == ["failure"]
     assert 'value="failure" id="id_outcome_1" checked' in str(form["outcome"])
+
+
+FILTER_NAMES = ["q", "range", "start_date", "end_date", "actor", "user_id", "action", "category", "outcome",
+                "severity", "resource_type", "resource_id", "project", "ip", "auth_method", "trace_id", "tags"]
+
+
+@pytest.mark.parametrize("name", FILTER_NAMES)
+def test_a_nul_character_in_any_filter_is_refused_by_the_page_and_the_api_never_a_500(name, admin_user, read_api):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user, backend="apps.rbac.backends.RoleBackend")
+    params = {name: "a\x00b"}
+    assert client.get("/events/", params).status_code < 500
+    response = read_api.get("/api/v1/audit-logs", params)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == name
