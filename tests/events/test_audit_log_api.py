@@ -7,27 +7,20 @@ the API anchors `range` and `now-24h` on the real clock.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from apps.events import reads
-from apps.events.ingest import event_ingest
 from apps.rbac.tokens import token_issue
 from tests.conftest import ApiClient
+from tests.events.logbook import ago_from, event, stored_for_module
 
 LOGS = "/api/v1/audit-logs"
 NOW = timezone.now()
 
 
-def ago(**delta) -> str:
-    return (NOW - timedelta(**delta)).isoformat()
-
-
-def event(event_id: str, action: str, when: str, **fields) -> dict:
-    return {"event_id": event_id, "action": action, "timestamp": when, **fields}
+ago = ago_from(NOW)
 
 
 EVENTS = [
@@ -54,13 +47,7 @@ ALL = {raw["event_id"] for raw in EVENTS}
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def log(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        with transaction.atomic():
-            event_ingest(EVENTS)
-            yield
-            transaction.set_rollback(True)
+log = stored_for_module(EVENTS)
 
 
 @pytest.fixture

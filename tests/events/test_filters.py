@@ -7,25 +7,19 @@ events table refuses DELETE). Times are relative to a fixed NOW.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timezone as dt_timezone
 
 import pytest
-from django.db import transaction
 from django.http import QueryDict
 
 from apps.events.filters import EventFilterSet, filter_q
-from apps.events.ingest import event_ingest
 from apps.events.models import Event
+from tests.events.logbook import ago_from, event, stored_for_module
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
 
 
-def ago(**delta) -> str:
-    return (NOW - timedelta(**delta)).isoformat()
-
-
-def event(event_id: str, action: str, when: str, **fields) -> dict:
-    return {"event_id": event_id, "action": action, "timestamp": when, **fields}
+ago = ago_from(NOW)
 
 
 EVENTS = [
@@ -48,13 +42,7 @@ EVENTS = [
 ALL = {raw["event_id"] for raw in EVENTS}
 
 
-@pytest.fixture(scope="module")
-def log(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        with transaction.atomic():
-            event_ingest(EVENTS)
-            yield
-            transaction.set_rollback(True)
+log = stored_for_module(EVENTS)
 
 
 @pytest.fixture

@@ -14,24 +14,19 @@ import pytest
 from django.db import transaction
 from django.db.models import Q
 
-from apps.events.ingest import event_ingest
 from apps.events.models import Event
 from apps.events.query import (
     FIELDS, HELP, MAX_QUERY_LENGTH, QueryError, fields_help, normalize_query, parse_query,
 )
 from apps.events.query.fields import KINDS
+from tests.events.logbook import ago_from, event, stored_for_module
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
 # "Yesterday" events sit 30 hours back, clear of the `last 24h` boundary.
 DAY = timedelta(hours=30)
 
 
-def ago(**delta) -> str:
-    return (NOW - timedelta(**delta)).isoformat()
-
-
-def event(event_id: str, action: str, when: str, **fields) -> dict:
-    return {"event_id": event_id, "action": action, "timestamp": when, **fields}
+ago = ago_from(NOW)
 
 
 EVENTS = [
@@ -104,14 +99,7 @@ EVENTS = [
 ALL = {raw["event_id"] for raw in EVENTS}
 
 
-@pytest.fixture(scope="module")
-def log(django_db_setup, django_db_blocker):
-    """The events above, stored once for the module and rolled back after it."""
-    with django_db_blocker.unblock():
-        with transaction.atomic():
-            event_ingest(EVENTS)
-            yield
-            transaction.set_rollback(True)
+log = stored_for_module(EVENTS)
 
 
 @pytest.fixture

@@ -6,18 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import transaction
 
-from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.conftest import ApiClient, give_role
+from tests.events.logbook import event, stored_for_module
 
 SEARCH = "/api/v1/audit-logs/search"
-
-
-def event(event_id: str, action: str, when: str, **fields) -> dict:
-    return {"event_id": event_id, "action": action, "timestamp": when, **fields}
 
 
 EVENTS = [
@@ -78,13 +73,7 @@ SEED_004_BODY = {
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def log(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        with transaction.atomic():
-            event_ingest(EVENTS)
-            yield
-            transaction.set_rollback(True)
+log = stored_for_module(EVENTS)
 
 
 @pytest.fixture
