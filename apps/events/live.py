@@ -1,11 +1,22 @@
 """The live view's stream: server-sent events fed by PostgreSQL LISTEN/NOTIFY.
 
 chain_append ends every append with `pg_notify('audit_events', '<new head seq>')`, which
-PostgreSQL delivers when the append commits. Each open live view holds one asynchronous
-psycopg connection (one per viewer: fine for dozens of viewers on one database; a shared
-listener per process is the next step past that) that LISTENs on the channel and, when woken,
-reads the events the viewer may see that match its filters, with seq after the last one it
-examined and up to the committed chain head, in seq order, capped per batch.
+PostgreSQL delivers when the append commits.
+
+Connections. However many live views a server process streams, it holds (LiveHub, one per
+event loop, that is one per server process):
+- one listening connection, which LISTENs on the channel and wakes every live view of the
+  process when a notification arrives. When that connection drops, the hub reconnects and,
+  once it listens again, wakes every view: what was appended meanwhile is read then;
+- a pool of at most READ_CONNECTIONS reading connections. A view borrows one for a read and
+  gives it back before it sends what it read, so an idle or slow viewer holds none;
+- no Django connection: the stream view closes its request's connection when the stream
+  starts (apps.events.live_views).
+
+Woken, a view reads the committed chain head, then the events its user may see that match its
+filters, with seq after the last one it examined and up to that head, in seq order, capped per
+batch. It reads the head itself rather than trusting a notification's payload, so a lost or
+late notification can delay a view but never make it skip an event.
 
 The stream's SSE ids are seqs: each event goes out as `id: <seq>` and, after each batch, an
 `event: head` message carries the head seq examined (`id: <head>`), so a browser that
@@ -15,28 +26,40 @@ duplicate (nothing at or before it is sent again).
 
 The condition is built by the same code as every other read, `Event.objects.visible_to(user)`
 and the viewer's filters (apps.events.filters.filter_q), compiled to SQL once, in the request's
-thread, and run on the listening connection as a subquery; the event loop never touches the ORM.
+thread, and run on a pooled connection as a subquery; the event loop never touches the ORM.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
+from psycopg_pool import AsyncConnectionPool
 
 from apps.events.models import Event
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "audit_events"
 HEARTBEAT_SECONDS = 15.0
 BACKLOG = 50          # events shown when a live view opens (newest matching ones)
 BATCH = 500           # events read per query while catching up
 COALESCE_SECONDS = 0.05  # at high ingest rates, one read serves the notifications of 50 ms
+READ_CONNECTIONS = 4  # per server process, whatever the number of viewers
+RECONNECT_SECONDS = (0.1, 5.0)  # the listener's first and longest wait before reconnecting
+# Names in pg_stat_activity, so an operator (and the tests) can tell these connections apart.
+LISTENER_NAME = "audit live listener"
+READER_NAME = "audit live reader"
 
 FIELDS = (
     "seq", "event_id", "occurred_at", "action", "category", "outcome", "severity", "actor_type",
@@ -106,52 +129,157 @@ def conninfo() -> dict:
     return {key: value for key, value in info.items() if value}
 
 
+class LiveHub:
+    """The connections every live view of one event loop shares: one listener, a read pool."""
+
+    def __init__(self) -> None:
+        self._views: set[asyncio.Event] = set()
+        self.pool = AsyncConnectionPool(
+            kwargs={**conninfo(), "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor,
+                    "application_name": READER_NAME},
+            min_size=1, max_size=READ_CONNECTIONS, open=False, name="audit-live",
+            # A pooled connection may have been dropped while idle (server restart, an
+            # administrator's pg_terminate_backend): checked when borrowed, replaced if gone.
+            check=AsyncConnectionPool.check_connection,
+        )
+        # Started in an empty context: the hub serves every later request, not only the one
+        # that happened to start it, and must not keep that request's context alive.
+        context = contextvars.Context()
+        loop = asyncio.get_running_loop()
+        self._opening = loop.create_task(self.pool.open(), context=context)
+        self._listener = loop.create_task(self._listen(), context=context)
+
+    @contextlib.contextmanager
+    def subscription(self) -> Iterator[asyncio.Event]:
+        """An event the hub sets whenever the log may have grown; cleared by the view."""
+        woken = asyncio.Event()
+        self._views.add(woken)
+        try:
+            yield woken
+        finally:
+            self._views.discard(woken)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A read connection borrowed from the pool; hold it for one read only."""
+        await asyncio.shield(self._opening)
+        async with self.pool.connection() as conn:
+            yield conn
+
+    def _wake(self) -> None:
+        for woken in self._views:
+            woken.set()
+
+    async def _listen(self) -> None:
+        wait = RECONNECT_SECONDS[0]
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True,
+                                                                 application_name=LISTENER_NAME) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    wait = RECONNECT_SECONDS[0]
+                    # Appends that committed while nobody listened sent notifications nobody
+                    # received: every view reads up to the head now.
+                    self._wake()
+                    while True:
+                        async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS):
+                            self._wake()
+                        # A quiet spell: a connection dropped without a word (a dead peer)
+                        # would otherwise never wake anyone again.
+                        await conn.execute("SELECT 1")
+            except psycopg.OperationalError as error:
+                logger.warning("live view listener lost its connection (%s); reconnecting in %.1f s",
+                               str(error).strip(), wait)
+            except Exception:
+                # The listener must outlive any failure, or every view would go quiet.
+                logger.exception("live view listener failed; restarting in %.1f s", wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_SECONDS[1])
+
+    async def close(self) -> None:
+        self._listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._listener
+        await self.pool.close()
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()
+
+
+def live_hub() -> LiveHub:
+    """The running event loop's hub, started by the first live view that asks for it."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = LiveHub()
+    return hub
+
+
+async def live_close() -> None:
+    """Close the running loop's hub and its connections (a server process simply exits)."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.close()
+
+
 async def live_stream(query: LiveQuery, *, last_seq: int | None) -> AsyncIterator[str]:
     """The SSE stream of one live view, from just after `last_seq` (None: a fresh view, which
     first gets the BACKLOG newest matching events)."""
-    conn = await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True,
-                                                 cursor_factory=psycopg.AsyncClientCursor,
-                                                 application_name="audit live view")
-    try:
-        await conn.execute(f"LISTEN {CHANNEL}")
-        # Listening before reading the head: an append committing in between is either below
-        # the head read here, or its notification is waiting for us.
-        head = await _head(conn)
+    hub = live_hub()
+    # Subscribed before reading the head: an append committing after that read either is
+    # below the head read, or wakes this view.
+    with hub.subscription() as woken:
         # The retry hint: how long EventSource waits before reconnecting after a drop.
         yield "retry: 1000\n\n"
         if last_seq is None:
-            cursor = await conn.execute(*query.latest(head, BACKLOG))
-            rows = list(reversed(await cursor.fetchall()))
-            for row in rows:
+            async with hub.connection() as conn:
+                head = await _head(conn)
+                rows = await _rows(conn, query.latest(head, BACKLOG))
+            for row in reversed(rows):
                 yield sse(event_payload(row), id=row[0])
             last_seq = head
-            yield sse({"head": head, "at": time.time()}, event="head", id=head)
+            yield _head_message(head)
+        else:
+            woken.set()   # a resumed view first sends what it missed
         while True:
-            if head > last_seq:
-                while True:
-                    cursor = await conn.execute(*query.after(last_seq, head, BATCH))
-                    rows = await cursor.fetchall()
-                    for row in rows:
-                        yield sse(event_payload(row), id=row[0])
-                    if len(rows) < BATCH:
-                        break
-                    last_seq = rows[-1][0]
-                last_seq = head
-                yield sse({"head": head, "at": time.time()}, event="head", id=head)
-            woken = False
-            async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS, stop_after=1):
-                woken = True
-            if woken:
+            if not woken.is_set():
+                try:
+                    async with asyncio.timeout(HEARTBEAT_SECONDS):
+                        await woken.wait()
+                except TimeoutError:
+                    # Keeps proxies from closing an idle stream, and finds a closed client.
+                    yield ": heartbeat\n\n"
+                    continue
                 await asyncio.sleep(COALESCE_SECONDS)
-            else:
-                # Keeps proxies from closing an idle stream, and finds a closed client.
-                yield ": heartbeat\n\n"
-            head = await _head(conn)
-    finally:
-        await conn.close()
+            woken.clear()
+            # Rows are read on a borrowed connection and sent after it is given back, so a
+            # slow client never holds a connection.
+            async with hub.connection() as conn:
+                head = await _head(conn)
+                rows = await _rows(conn, query.after(last_seq, head, BATCH)) if head > last_seq else []
+            if head <= last_seq:
+                continue
+            while True:
+                for row in rows:
+                    yield sse(event_payload(row), id=row[0])
+                if len(rows) < BATCH:
+                    break
+                async with hub.connection() as conn:
+                    rows = await _rows(conn, query.after(rows[-1][0], head, BATCH))
+            last_seq = head
+            yield _head_message(head)
+
+
+def _head_message(head: int) -> str:
+    return sse({"head": head, "at": time.time()}, event="head", id=head)
 
 
 async def _head(conn) -> int:
     cursor = await conn.execute("SELECT seq FROM audit_chain_head WHERE id = 1")
     row = await cursor.fetchone()
     return row[0] if row else 0
+
+
+async def _rows(conn, statement: tuple[str, list]) -> list[tuple]:
+    cursor = await conn.execute(*statement)
+    return await cursor.fetchall()

@@ -1,6 +1,11 @@
 """The live view: a page with the viewer's filters, and the server-sent event stream it reads."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -39,7 +44,9 @@ def live_stream(request: HttpRequest) -> HttpResponse:
     """`text/event-stream` of the visible events matching the filters, from Last-Event-ID on.
 
     A sync view (permission check, trail, compiling the condition use the ORM) returning an
-    asynchronous iterator, which the ASGI handler streams without holding a thread.
+    asynchronous iterator, which the ASGI handler streams without holding a thread, nor, once
+    the stream starts, a database connection (live.live_stream reads on the live views'
+    shared connections).
     """
     filterset = EventFilterSet(request.GET)
     if not filterset.is_valid():
@@ -49,11 +56,30 @@ def live_stream(request: HttpRequest) -> HttpResponse:
     audit_record(request=request, action="audit.events.live.stream", resource_type="event_stream",
                  description=f"{request.user.get_username()} watched the live view",
                  metadata={"query": request.GET.dict(), "resumed_after": last_seq})
-    response = StreamingHttpResponse(live.live_stream(query, last_seq=last_seq), content_type="text/event-stream")
+    response = StreamingHttpResponse(_without_request_connection(live.live_stream(query, last_seq=last_seq)),
+                                     content_type="text/event-stream")
     response["Cache-Control"] = "no-cache, no-store"
     # Reverse proxies (nginx) must pass each message on at once, not buffer the stream.
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+async def _without_request_connection(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The stream, after closing the request's Django database connection.
+
+    Under ASGI, Django closes a request's connection only when its response ends, which for a
+    stream is when the viewer leaves: every open live view would hold one. The view and the
+    middleware have finished with the database once the first chunk is asked for, so it is
+    closed then. Django's connections belong to the thread that opened them, the request's
+    thread of the ASGI handler: `connections.close_all` is run there (sync_to_async keeps to
+    the request's thread) and looks the connection up there. (`sync_to_async(connection.close)`
+    would not do: the proxy would be resolved here, in the event loop's thread, to another
+    thread's connection, and refused.)
+    """
+    async with aclosing(stream):
+        await sync_to_async(connections.close_all)()
+        async for chunk in stream:
+            yield chunk
 
 
 def _last_seq(request: HttpRequest) -> int | None:

@@ -6,20 +6,29 @@ DATABASE_URL naming the test database (transactional tests commit, so it sees th
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 from playwright.sync_api import Page, expect
 
+from apps.events.live import READ_CONNECTIONS, conninfo
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.conftest import give_role
@@ -36,33 +45,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(transactional_db):
+@contextmanager
+def uvicorn_server(**settings: str) -> Iterator[str]:
+    """uvicorn serving the console on the test database, on a free port; its base URL."""
     db = connection.settings_dict
     url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "CONN_MAX_AGE": "0"}
+    env = {**os.environ, "DATABASE_URL": url, **settings}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "auditconsole.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("uvicorn did not start")
-    yield base
-    process.terminate()
     try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("uvicorn did not start")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def server(transactional_db):
+    with uvicorn_server(CONN_MAX_AGE="0") as base:
+        yield base
 
 
 @pytest.fixture
@@ -140,3 +157,62 @@ def test_a_regular_users_live_view_shows_only_their_own_events(page: Page, serve
     send(evt(3, actor="alice", action="alice.second.thing"))
     expect(rows(page).first).to_contain_text("alice.second.thing")
     expect(page.locator("#live-rows")).not_to_contain_text("bob.secret.thing")
+
+
+def test_fifty_open_live_views_hold_one_listening_and_a_few_read_connections_and_all_get_each_event(transactional_db):
+    """One server process, 50 live views open at once (what ran PostgreSQL out of connections
+    when each view held a listening connection and its request's Django connection)."""
+    user = get_user_model().objects.create_superuser("analyst", "analyst@example.com", PASSWORD)
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    secret = token_issue(scope="ingest").secret
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        own_pid = cursor.fetchone()[0]
+
+    async def server_backends(conn) -> int:
+        """Connections to the test database other than this test's own two."""
+        cursor = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> %s", [own_pid])
+        return (await cursor.fetchone())[0]
+
+    async def next_message(lines, *, kind: str) -> dict:
+        """The next message with `kind` in its data: an event's `event_id`, or `head`."""
+        async for line in lines:
+            if line.startswith("data: ") and kind in (data := json.loads(line.removeprefix("data: "))):
+                return data
+
+    # CONN_MAX_AGE as `make run` serves: the request's connection is not closed at its end.
+    with uvicorn_server(CONN_MAX_AGE="60") as base:
+        async def scenario():
+            async with httpx.AsyncClient(base_url=base, cookies={"sessionid": session}, timeout=20,
+                                         limits=httpx.Limits(max_connections=60)) as http, \
+                    await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True) as conn:
+                async with contextlib.AsyncExitStack() as streams:
+                    lines = []
+                    for _ in range(50):
+                        response = await streams.enter_async_context(
+                            http.stream("GET", "/events/live/stream/", params={"q": "action:ui.*"}))
+                        assert response.status_code == 200
+                        lines.append(response.aiter_lines())
+                    for stream in lines:
+                        await next_message(stream, kind="head")
+                    held = await server_backends(conn)
+                    for _ in range(50):
+                        if held <= 1 + READ_CONNECTIONS:
+                            break
+                        # A closed connection leaves pg_stat_activity once its backend has exited.
+                        await asyncio.sleep(0.1)
+                        held = await server_backends(conn)
+                    assert held <= 1 + READ_CONNECTIONS
+                    sent = httpx.post(base + "/api/v1/events", headers={"Authorization": f"Bearer {secret}"},
+                                      json={"events": [{"event_id": "evt_ui_many", "action": "ui.many.viewers",
+                                                        "actor": {"id": "mallory"}}]}, timeout=10)
+                    assert sent.status_code == 202
+                    for stream in lines:
+                        assert (await next_message(stream, kind="event_id"))["event_id"] == "evt_ui_many"
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(lambda: asyncio.run(asyncio.wait_for(scenario(), 60))).result()

@@ -5,14 +5,16 @@ import asyncio
 import concurrent.futures
 import json
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.db.models import Q
 from django.test import Client
 
 from apps.events.filters import filter_q
 from apps.events.ingest import event_ingest
-from apps.events.live import live_query, live_stream
+from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo, live_close, live_query, live_stream
 from apps.rbac.models import Role
 from tests.conftest import give_role
 
@@ -22,9 +24,34 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def run_in_own_loop(coroutine):
     """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop running in
-    the main thread once a browser test has run, and asyncio.run refuses to nest in it."""
+    the main thread once a browser test has run, and asyncio.run refuses to nest in it.
+
+    The loop's live hub is closed at the end, as a server process's connections go when it
+    exits, so that none is left on the test database."""
+
+    async def main():
+        try:
+            return await coroutine
+        finally:
+            await live_close()
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(asyncio.run, main()).result()
+
+
+async def ingest_meanwhile(events: list[dict]) -> None:
+    """Append events from another thread while a stream is open, as another process would.
+
+    The thread's Django connection is closed afterwards, or it would stay open on the test
+    database until the thread is collected."""
+
+    def append():
+        try:
+            event_ingest(events)
+        finally:
+            connections.close_all()
+
+    await asyncio.to_thread(append)
 
 
 def event(i: int, actor: str = "alice", **extra) -> dict:
@@ -84,7 +111,7 @@ def test_new_events_are_streamed_when_their_append_commits_and_only_matching_vis
         stream = live_stream(query, last_seq=None)
         first = messages(await read_until(stream, lambda found: heads(found)))
         assert shown(first) == ["evt_live_0"]          # the backlog: alice's, not bob's
-        await asyncio.to_thread(event_ingest, [event(2), event(3, actor="bob"), event(4, action="iam.role.update"),
+        await ingest_meanwhile([event(2), event(3, actor="bob"), event(4, action="iam.role.update"),
                                                event(5)])
         later = messages(await read_until(stream, lambda found: heads(found)))
         assert shown(later) == ["evt_live_2", "evt_live_5"]
@@ -117,3 +144,87 @@ def test_the_stream_view_refuses_a_bad_query_and_needs_the_permission(alice):
     client.force_login(nobody)
     assert client.get("/events/live/").status_code == 403
     assert client.get("/events/live/stream/").status_code == 403
+
+
+async def live_backends() -> dict[str, list[int]]:
+    """The live views' connections to the test database, by application name: {name: [pid]}."""
+    async with await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT application_name, pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name IN (%s, %s) ORDER BY pid", [LISTENER_NAME, READER_NAME])
+        found: dict[str, list[int]] = {}
+        for name, pid in await cursor.fetchall():
+            found.setdefault(name, []).append(pid)
+        return found
+
+
+async def terminate(pids: list[int]) -> None:
+    async with await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True) as conn:
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [pids])
+
+
+def test_many_open_live_views_share_one_listening_connection_and_a_few_read_connections(admin):
+    event_ingest([event(0)])
+    query = live_query(user=admin, condition=Q())
+
+    async def scenario():
+        streams = [live_stream(query, last_seq=None) for _ in range(30)]
+        for stream in streams:
+            assert shown(messages(await read_until(stream, lambda found: heads(found)))) == ["evt_live_0"]
+        backends = await live_backends()
+        assert len(backends[LISTENER_NAME]) == 1
+        assert 1 <= len(backends.get(READER_NAME, [])) <= READ_CONNECTIONS
+        await ingest_meanwhile([event(1)])
+        for stream in streams:
+            assert shown(messages(await read_until(stream, lambda found: heads(found)))) == ["evt_live_1"]
+        assert len((await live_backends()).get(READER_NAME, [])) <= READ_CONNECTIONS
+        for stream in streams:
+            await stream.aclose()
+
+    run_in_own_loop(scenario())
+
+
+def test_a_viewer_still_gets_every_event_once_after_the_database_drops_the_live_connections(admin):
+    event_ingest([event(0)])
+    query = live_query(user=admin, condition=Q())
+
+    async def scenario():
+        stream = live_stream(query, last_seq=None)
+        assert shown(messages(await read_until(stream, lambda found: heads(found)))) == ["evt_live_0"]
+        # An administrator (or a failover) ends the listener and the read connections; events
+        # are appended while the listener is away, and then after it is back.
+        backends = await live_backends()
+        await terminate(backends[LISTENER_NAME] + backends.get(READER_NAME, []))
+        await ingest_meanwhile([event(1), event(2)])
+        found = messages(await read_until(stream, lambda found: heads(found) and heads(found)[-1]["id"] >= 3))
+        assert shown(found) == ["evt_live_1", "evt_live_2"]
+        while (await live_backends()).get(LISTENER_NAME, []) in ([], backends[LISTENER_NAME]):
+            await asyncio.sleep(0.05)
+        await ingest_meanwhile([event(3)])
+        later = messages(await read_until(stream, lambda found: heads(found)))
+        assert shown(later) == ["evt_live_3"]
+        await stream.aclose()
+
+    run_in_own_loop(scenario())
+
+
+def test_a_viewer_reconnecting_with_its_last_event_id_misses_nothing_appended_while_it_was_away(admin):
+    event_ingest([event(i) for i in range(1, 4)])
+    query = live_query(user=admin, condition=Q())
+
+    async def scenario():
+        first = live_stream(query, last_seq=None)
+        before = messages(await read_until(first, lambda found: heads(found)))
+        await ingest_meanwhile([event(4)])
+        before += messages(await read_until(first, lambda found: heads(found)))
+        await first.aclose()    # the connection drops; EventSource keeps the last id it saw
+        last_id = [m["id"] for m in before if m["id"] is not None][-1]
+        await ingest_meanwhile([event(5), event(6)])
+        second = live_stream(query, last_seq=last_id)
+        after = messages(await read_until(second, lambda found: heads(found)))
+        await ingest_meanwhile([event(7)])
+        after += messages(await read_until(second, lambda found: heads(found)))
+        await second.aclose()
+        assert shown(before) + shown(after) == [f"evt_live_{i}" for i in range(1, 8)]
+
+    run_in_own_loop(scenario())
