@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "axes",
     "apps.rbac",
     "apps.events",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +170,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Reports (apps.reports): generated files are kept here, outside the database, and served only
+# through the console's permission checks. The organisation's name goes on every report cover.
+REPORTS_ROOT = Path(env("REPORTS_ROOT", default=str(BASE_DIR / "var" / "reports")))
+REPORTS_ORGANISATION = env("REPORTS_ORGANISATION", default="Example Organisation")
+# Reports list at most this many events in a table; the full data is in the evidence pack.
+REPORTS_TABLE_ROWS = 25
+REPORTS_EVIDENCE_ROWS = 10
+# Scheduled reports are mailed. EMAIL_URL (django-environ), e.g. smtp://user:pass@host:587 or
+# smtp+tls://...; on a developer's machine the mail is written to the console.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audit-console@localhost")
+CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,104 @@
+"""A report's figures as PDF (WeasyPrint), CSV and JSON.
+
+Everything shown comes from the figures dict of apps.reports.generation; event fields in it are
+attacker-controlled, so the PDF is rendered from an autoescaping Django template and the CSV
+neutralises cells a spreadsheet would run as formulas.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from apps.events.charts import column_chart
+from apps.events.export import neutralised
+
+_PDF_CHART_STYLE = ("<style>.grid{stroke:#d7dee6;stroke-width:1}.axis{font:10px sans-serif;fill:#5b6775}</style>")
+
+
+def file_stem(figures: dict) -> str:
+    meta = figures["report"]
+    kind = meta["framework"] or meta["type"]
+    start, end = meta["period_start"][:10], meta["period_end"][:10]
+    stem = f"{kind}-report-{start}-to-{end}-{meta['id'][:8]}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem)
+
+
+def chart(series: list, *, step: str, label: str, width: int = 640, height: int = 130) -> str:
+    """The console's column chart, styled for print."""
+    points = [(datetime.fromisoformat(moment.replace("Z", "+00:00")), count) for moment, count in series]
+    svg = str(column_chart(points, step=step, label=label, width=width, height=height, colour="#0f766e"))
+    return mark_safe(svg.replace("<title>", _PDF_CHART_STYLE + "<title>", 1))
+
+
+def _decorate(block: dict, labels: dict) -> dict:
+    figures = block["figures"]
+    block["chart"] = chart(figures["series"], step=figures["step"], label=block.get("title", "Events"))
+    block["top_actors_named"] = [(labels.get(k, ""), k, v) for k, v in figures["top_actors"]]
+    return block
+
+
+def report_pdf(figures: dict) -> bytes:
+    from weasyprint import HTML
+
+    labels = figures.get("actor_labels", {})
+    context = {
+        "f": figures, "meta": figures["report"], "verification": figures["verification"],
+        "summary": _decorate(dict(figures["summary"]), labels),
+        "sections": [_decorate(dict(s), labels) for s in figures["sections"]],
+        "controls": [{**c, "evidence": [_decorate(dict(e), labels) for e in c["evidence"]]}
+                     for c in figures["controls"]],
+        "groups": figures.get("groups"), "labels": labels,
+    }
+    html = render_to_string("reports/pdf/report.html", context)
+    return HTML(string=html, base_url=None).write_pdf()
+
+
+def _item_rows(scope: str, name: str, block: dict) -> list[list]:
+    figures = block["figures"]
+    rows = [[scope, name, "events", "", figures["events"]],
+            [scope, name, "unique_actors", "", figures["unique_actors"]],
+            [scope, name, "resources_affected", "", figures["resources_affected"]]]
+    rows += [[scope, name, "outcome", key, value] for key, value in figures["by_outcome"].items()]
+    rows += [[scope, name, "severity", key, value] for key, value in figures["by_severity"].items()]
+    rows += [[scope, name, "top_actor", key, value] for key, value in figures["top_actors"]]
+    rows += [[scope, name, "top_action", key, value] for key, value in figures["top_actions"]]
+    rows += [[scope, name, "top_resource", key, value] for key, value in figures["top_resources"]]
+    rows += [[scope, name, f"per_{figures['step']}", key, value] for key, value in figures["series"]]
+    return rows
+
+
+def report_csv(figures: dict) -> str:
+    """The same figures as the PDF, one per row: scope, item, metric, key, value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["scope", "item", "metric", "key", "value"])
+    meta = figures["report"]
+    for key in ("title", "type", "framework", "period_start", "period_end", "query", "subject",
+                "generated_by", "generated_at"):
+        writer.writerow(["report", "", key, "", neutralised(str(meta.get(key) or ""))])
+    rows = _item_rows("summary", "all events", figures["summary"])
+    for section in figures["sections"]:
+        rows += _item_rows("section", section["key"], section)
+    for control in figures["controls"]:
+        for evidence in control["evidence"]:
+            rows += _item_rows(f"control {control['ref']}", evidence["title"], evidence)
+    if figures.get("groups"):
+        for row in figures["groups"]["rows"]:
+            for metric in ("event_count", "unique_users", "resources_affected"):
+                rows.append([f"group by {figures['groups']['by']}", row["key"], metric, "", row[metric]])
+    verification = figures["verification"]
+    for key in ("verified", "first_seq", "last_seq", "first_hash", "last_hash", "method", "summary"):
+        rows.append(["verification", "", key, "", verification.get(key)])
+    for row in rows:
+        writer.writerow([neutralised(str(cell)) if isinstance(cell, str) else cell for cell in row])
+    return out.getvalue()
+
+
+def report_json(figures: dict) -> str:
+    return json.dumps(figures, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,127 @@
+"""Report schedules: when each runs next, which period it covers, and mailing what it made."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone as dt_timezone
+from pathlib import Path
+
+from croniter import croniter
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.rbac.audit_trail import Actor, audit_record
+from apps.reports.models import Report, Schedule
+
+logger = logging.getLogger(__name__)
+
+# Daily, weekly and monthly reports are made at 06:00 UTC, after the day they cover has ended.
+_CRONS = {
+    Schedule.Recurrence.DAILY: "0 6 * * *",
+    Schedule.Recurrence.WEEKLY: "0 6 * * 1",
+    Schedule.Recurrence.MONTHLY: "0 6 1 * *",
+}
+# Attachments above this size are linked instead of attached.
+MAX_ATTACHMENT = 10 * 1024 * 1024
+
+
+def cron_valid(expression: str) -> bool:
+    return len(expression.split()) == 5 and croniter.is_valid(expression)
+
+
+def next_run(schedule: Schedule, *, after: datetime) -> datetime | None:
+    if schedule.recurrence == Schedule.Recurrence.ONCE:
+        return None if schedule.last_run_at else schedule.run_at
+    expression = schedule.cron if schedule.recurrence == Schedule.Recurrence.CRON else _CRONS[schedule.recurrence]
+    return croniter(expression, after.astimezone(dt_timezone.utc)).get_next(datetime)
+
+
+def period_of(schedule: Schedule, *, at: datetime) -> tuple[datetime, datetime]:
+    """The period a run at `at` covers; whole UTC days end at the midnight before `at`."""
+    midnight = at.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    period = schedule.period
+    if period == Schedule.Period.PREVIOUS_DAY:
+        return midnight - timedelta(days=1), midnight
+    if period == Schedule.Period.PREVIOUS_WEEK:
+        monday = midnight - timedelta(days=midnight.weekday())
+        return monday - timedelta(days=7), monday
+    if period == Schedule.Period.PREVIOUS_MONTH:
+        first = midnight.replace(day=1)
+        previous = (first - timedelta(days=1)).replace(day=1)
+        return previous, first
+    days = {Schedule.Period.LAST_7D: 7, Schedule.Period.LAST_30D: 30, Schedule.Period.LAST_90D: 90}[period]
+    end = at.astimezone(dt_timezone.utc).replace(microsecond=0)
+    return end - timedelta(days=days), end
+
+
+def schedule_parameters(schedule: Schedule, *, at: datetime) -> dict:
+    start, end = period_of(schedule, at=at)
+    return {
+        "report_type": schedule.report_type, "framework": schedule.framework, "title": "",
+        "query": schedule.query, "subject": schedule.subject, "grouping": schedule.grouping,
+        "metrics": schedule.metrics, "sections": schedule.sections, "format": schedule.format,
+        "include_evidence": schedule.include_evidence, "start": start, "end": end,
+    }
+
+
+def schedules_run_due(*, now: datetime | None = None) -> list[Report]:
+    """Queue a report for every enabled schedule whose time has come (each once, across workers)."""
+    from apps.reports.generation import report_request
+
+    now = now or timezone.now()
+    made = []
+    with transaction.atomic():
+        due = list(Schedule.objects.select_for_update(skip_locked=True)
+                   .filter(enabled=True, next_run_at__isnull=False, next_run_at__lte=now)
+                   .select_related("owner", "framework"))
+        for schedule in due:
+            owner = schedule.owner
+            if not owner.is_active or not owner.has_perm("rbac.generate_reports"):
+                schedule.enabled = False
+                schedule.last_error = f"{owner.get_username()} may no longer generate reports; schedule paused."
+                schedule.save(update_fields=["enabled", "last_error"])
+                continue
+            report = report_request(actor=Actor.from_principal(owner), principal=owner,
+                                    data=schedule_parameters(schedule, at=schedule.next_run_at), schedule=schedule)
+            made.append(report)
+            schedule.last_run_at = now
+            schedule.last_error = ""
+            if schedule.recurrence == Schedule.Recurrence.ONCE:
+                schedule.next_run_at, schedule.enabled = None, False
+            else:
+                schedule.next_run_at = next_run(schedule, after=now)
+            schedule.save(update_fields=["last_run_at", "next_run_at", "enabled", "last_error"])
+    return made
+
+
+def schedule_deliver(report: Report) -> int:
+    """Mail a scheduled report's file to its schedule's recipients; the number of messages sent."""
+    from apps.reports.generation import report_title, reports_root
+
+    schedule = report.schedule
+    if schedule is None or not schedule.recipients:
+        return 0
+    title = report_title(report)
+    link = settings.CONSOLE_BASE_URL.rstrip("/") + reverse("reports:detail", args=[report.pk])
+    message = EmailMessage(
+        subject=f"[Audit console] {title}",
+        body=(f"{title}\n\nSchedule: {schedule.name}\nPeriod: {report.period_start:%Y-%m-%d %H:%M} to "
+              f"{report.period_end:%Y-%m-%d %H:%M} UTC\nEvents: {(report.figures or {}).get('summary', {}).get('figures', {}).get('events', 0):,}\n"
+              f"Chain verification: {(report.figures or {}).get('verification', {}).get('summary', '')}\n\n"
+              f"Open it in the console: {link}\n"),
+        from_email=settings.DEFAULT_FROM_EMAIL, to=list(schedule.recipients),
+    )
+    attached = []
+    for file in report.files.order_by("kind"):
+        path = reports_root() / file.path
+        if file.size <= MAX_ATTACHMENT and file.name not in attached:
+            message.attach(file.name, Path(path).read_bytes(), file.content_type.split(";")[0])
+            attached.append(file.name)
+    sent = message.send(fail_silently=False)
+    audit_record(actor=Actor.system("report-scheduler"), action="audit.report.deliver", resource_type="report",
+                 resource_id=str(report.pk), resource_name=title,
+                 description=f"Scheduled report mailed to {len(schedule.recipients)} recipient(s)",
+                 metadata={"schedule": schedule.name, "recipients": list(schedule.recipients), "attached": attached})
+    return sent
