@@ -21,6 +21,8 @@ urlpatterns = [
     path("auditor-access/<str:secret>/", rbac_views.auditor_sign_in, name="auditor_sign_in"),
     path("access/", include("apps.rbac.urls")),
     path("events/", include("apps.events.urls")),
+    path("reports/", include("apps.reports.urls")),
+    path("api/v1/", include("apps.reports.api_urls")),
     path("api/v1/", include("apps.events.api_urls")),
     path("healthz", health, name="health"),
 ]

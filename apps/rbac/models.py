@@ -35,6 +35,7 @@ class Capability(models.Model):
             ("manage_alerts", "Can create, change and delete alert rules and channels"),
             ("generate_reports", "Can generate compliance reports"),
             ("generate_evidence_packs", "Can generate signed evidence packs"),
+            ("manage_frameworks", "Can edit the compliance frameworks' control-to-evidence mapping"),
             ("manage_retention", "Can change retention policies and legal holds"),
             ("manage_streams", "Can configure stream destinations"),
         ]

@@ -27,6 +27,7 @@ VIEW_ALERTS = "rbac.view_alerts"
 MANAGE_ALERTS = "rbac.manage_alerts"
 GENERATE_REPORTS = "rbac.generate_reports"
 GENERATE_EVIDENCE_PACKS = "rbac.generate_evidence_packs"
+MANAGE_FRAMEWORKS = "rbac.manage_frameworks"
 MANAGE_RETENTION = "rbac.manage_retention"
 MANAGE_STREAMS = "rbac.manage_streams"
 
@@ -41,7 +42,7 @@ CATALOGUE = {**{f"events.{codename}": name for codename, name in EVENT_PERMISSIO
 PERMISSION_GROUPS = {
     "Events": (VIEW_EVENTS, VIEW_ALL_EVENTS, VIEW_TEAM_EVENTS, VIEW_OWN_EVENTS, EXPORT_EVENTS, USE_SAVED_QUERIES),
     "Alerts": (VIEW_ALERTS, MANAGE_ALERTS),
-    "Reports and evidence": (GENERATE_REPORTS, GENERATE_EVIDENCE_PACKS),
+    "Reports and evidence": (GENERATE_REPORTS, GENERATE_EVIDENCE_PACKS, MANAGE_FRAMEWORKS),
     "Retention and streams": (MANAGE_RETENTION, MANAGE_STREAMS),
     "Access": (VIEW_ACCESS, MANAGE_USERS, MANAGE_ROLES, MANAGE_TEAMS, MANAGE_TOKENS, MANAGE_AUDITOR_LINKS),
 }
