@@ -14,7 +14,12 @@ One set of parameter names, shared by the console (`/events/?actor=...`) and the
 `actor`            the actor's id, name or email, ignoring case (`*` is a wildcard: `*@example.com`)
 `user_id`          the actor's id, ignoring case
 `action`           exactly this action, or a prefix when it ends with `*` or `.` (`iam.role.*`,
-                   `iam.`); `event_type` is an alias
+                   `iam.`)
+`event_type`       broader than `action`: the action itself, any action below it and the category
+                   of that name or alias (`authentication` finds auth.login and the auth category;
+                   `iam.role` finds iam.role.update); with `*`, an action pattern (`policy.*`);
+                   several allowed. The API's and the body's `event_type`/`event_types` are the same
+                   rule (`event_type_q`)
 `category`         auth, authz, compute, ... (`cost` also finds billing); several allowed
 `outcome`          success, failure, denied, error, unknown and their synonyms (`failed`); `status`
                    is an alias; several allowed
@@ -66,6 +71,7 @@ from django.utils import timezone
 from apps.events.models import Event
 from apps.events.query import QueryError, parse_query
 from apps.events.query.compiler import NOTHING, compile_query
+from apps.events.query.fields import category_values
 from apps.events.query.nodes import Compare, FieldName, Or, Value
 from apps.events.query.values import time_span
 from apps.events.schema import OUTCOMES, SEVERITIES
@@ -88,8 +94,9 @@ CATEGORY_CHOICES = [(c, c) for c in (
 )]
 AUTH_METHOD_CHOICES = [("", "Any")] + [(m, m) for m in ("password", "saml", "oidc", "token", "mfa", "system")]
 
-# Parameters that are other names for a filter: the API's and the seeds' spellings.
-ALIASES = {"event_type": "action", "status": "outcome"}
+# Parameters that are other names for a filter: the API's and the seeds' spellings. (`event_type`
+# is not one: it is a filter of its own, broader than `action`; see event_type_q.)
+ALIASES = {"status": "outcome"}
 
 # Filters shown in the viewer's filter bar; the aliases are accepted but not shown.
 FILTER_BAR_FIELDS = (
@@ -246,6 +253,47 @@ class ValueListFilter(QueryFieldFilter):
     field_class = ValueListField
 
 
+def event_type_q(values: list[str], *, now: datetime) -> Q:
+    """Events whose type is any of `values`: the action, an action below it, or the category.
+
+    The one rule for `event_type` wherever it is written: the viewer's URL, the API's GET
+    parameter, and the `event_type`/`event_types` of search and export bodies. `authentication`
+    finds the action `authentication`, the actions `authentication.*` and the category
+    `authentication` or the one it is an alias of (auth); `iam.role` finds iam.role and
+    iam.role.*; a value with `*` is an action pattern (`policy.*`). QueryError for a value the
+    query language refuses.
+    """
+    condition = NOTHING
+    for raw in values:
+        value = raw.strip().lower()
+        if not value:
+            continue
+        if "*" in value:
+            part = QueryFieldFilter("action").condition([value], now=now)
+        else:
+            stem = value.rstrip(".")
+            part = QueryFieldFilter("action").condition([stem, stem + ".*"], now=now)
+            if "." not in stem:
+                part |= Q(category__in=category_values(stem))
+        condition = part if condition is NOTHING else condition | part
+    return condition
+
+
+class EventTypeFilter(QueryFieldFilter):
+    """`event_type`: several values (a comma list or repeated), each read by event_type_q."""
+
+    field_class = ValueListField
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", CommaListWidget(attrs={"placeholder": "authentication, iam.role or policy.*"}))
+        super().__init__("action", **kwargs)
+
+    def condition(self, value, *, now: datetime) -> Q:
+        values = value if isinstance(value, list) else [value]
+        values = [item for item in values if item and item.strip()]
+        return event_type_q(values, now=now) if values else Q()
+
+
 class QueryLanguageFilter(django_filters.Filter):
     """`q`: a whole query in the query language."""
 
@@ -327,6 +375,7 @@ class EventFilterSet(django_filters.FilterSet):
     user_id = TextFilter("actor.id", label="User id")
     action = TextFilter("action", prefix_on_dot=True, label="Action",
                         widget=TextWidget(attrs={"placeholder": "iam.role.* or auth.login"}))
+    event_type = EventTypeFilter(label="Event type")
     category = ValueListFilter("category", label="Category", choices=CATEGORY_CHOICES)
     outcome = ValueListFilter("outcome", label="Outcome", choices=Event.Outcome.choices, synonyms=OUTCOMES)
     severity = ValueListFilter("severity", label="Severity", choices=Event.Severity.choices, synonyms=SEVERITIES)
@@ -416,18 +465,18 @@ class EventFilterSet(django_filters.FilterSet):
 
 
 def _with_aliases(data: QueryDict) -> QueryDict:
-    """`event_type` and `status` read as `action` and `outcome` (both given: both apply to one list)."""
+    """`status` reads as `outcome` (both given: their values make one list)."""
     if not any(alias in data for alias in ALIASES):
         return data
     data = data.copy()
     for alias, target in ALIASES.items():
         if alias in data:
             values = [v for v in data.getlist(alias) if v.strip()]
-            if target == "action" and data.get(target):
-                continue  # an explicit action wins over its alias
             data.setlist(target, data.getlist(target) + values)
             del data[alias]
     return data
 
 
-__all__ = ["EventFilterSet", "FILTER_BAR_FIELDS", "RANGE_CHOICES", "RANGE_PRESETS", "as_querydict", "filter_q"]
+__all__ = [
+    "EventFilterSet", "FILTER_BAR_FIELDS", "RANGE_CHOICES", "RANGE_PRESETS", "as_querydict", "event_type_q", "filter_q",
+]

@@ -21,7 +21,8 @@ Event types. `event_type` (GET and body, also seed 004's list `event_types`) is 
 `action`: a value matches the action itself, any action below it (`authentication` finds
 `authentication.login`; `iam.role` finds `iam.role.update`), and the category of that name or
 alias (`authentication` → auth, `authorization` → authz). Values with `*` are action patterns
-(`policy.*`). `action` stays exact (or a prefix when it ends in `.` or `*`).
+(`policy.*`). `action` stays exact (or a prefix when it ends in `.` or `*`). The rule is
+apps.events.filters.event_type_q, the same the viewer applies to its `event_type` parameter.
 """
 from __future__ import annotations
 
@@ -35,11 +36,9 @@ from django.db.models import Q
 from django.http import QueryDict
 
 from apps.events.filters import ALIASES as FILTER_ALIASES
-from apps.events.filters import EventFilterSet, QueryFieldFilter
+from apps.events.filters import EventFilterSet, QueryFieldFilter, event_type_q
 from apps.events.query import QueryError, parse_query
-from apps.events.query.compiler import compile_query
-from apps.events.query.fields import category_values
-from apps.events.query.nodes import Compare, FieldName, Value
+from apps.events.query.nodes import Value
 from apps.events.query.values import time_span
 from apps.events.reads import ORDERS, BadCursor
 
@@ -193,10 +192,8 @@ def search_from_params(params: QueryDict, *, now: datetime) -> Search:
             except BadCursor as error:
                 errors.append(_error(name, str(error)))
 
-    # `event_type` is the broader match of the module's docstring; the rest are the viewer's filters.
+    # The filters are the viewer's, `event_type` included.
     filter_params = params.copy()
-    event_types = _comma_values(filter_params.getlist("event_type"))
-    filter_params.pop("event_type", None)
     for name in _LIST_PARAMS | _IGNORED_PARAMS:
         filter_params.pop(name, None)
     filterset = EventFilterSet(filter_params, now=now)
@@ -210,11 +207,6 @@ def search_from_params(params: QueryDict, *, now: datetime) -> Search:
                     errors.append(_query_error(field, filterset.query_error))
                 else:
                     errors.append(_error(field, message))
-    if event_types:
-        try:
-            search.condition &= event_type_q(event_types, now=now)
-        except QueryError as error:
-            errors.append(_error("event_type", error.message))
     search.query = params.get("q", "")
     if errors:
         raise SearchInvalid(errors)
@@ -229,10 +221,6 @@ def _sent_name(name: str, params: Mapping) -> str:
         if target == name and alias in params:
             return alias
     return name or "parameters"
-
-
-def _comma_values(values: list[str]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 def _int_param(raw, name: str, default: int, low: int, high: int) -> int:
@@ -252,25 +240,7 @@ def _int_param(raw, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-# --- event types -----------------------------------------------------------------------------
-
-
-def event_type_q(values: list[str], *, now: datetime) -> Q:
-    """Events whose type is any of `values`: the action, an action below it, or the category."""
-    condition = Q(pk__in=[])
-    for raw in values:
-        value = raw.strip().lower()
-        if not value:
-            continue
-        if "*" in value:
-            condition |= _field_q("action", [value], now=now)
-            continue
-        stem = value.rstrip(".")
-        part = _field_q("action", [stem, stem + ".*"], now=now)
-        if "." not in stem:
-            part |= Q(category__in=category_values(stem))
-        condition |= part
-    return condition
+# --- fields ------------------------------------------------------------------------------------
 
 
 def _field_q(query_field: str, values: list[str], *, now: datetime, prefix_on_dot: bool = False) -> Q:

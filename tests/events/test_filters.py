@@ -72,6 +72,13 @@ CASES = [
     ({"action": "iam."}, {"f-role-update", "f-role-create"}),
     ({"action": "iam"}, set()),
     ({"event_type": "iam.role.*"}, {"f-role-update", "f-role-create"}),
+    # event_type is broader than action: actions below it and the category of that name.
+    ({"event_type": "iam.role"}, {"f-role-update", "f-role-create"}),
+    ({"event_type": "iam"}, {"f-role-update", "f-role-create"}),
+    ({"event_type": "authentication"}, {"f-login-fail", "f-login-ok"}),
+    ({"event_type": "storage,billing"}, {"f-bucket", "f-old"}),
+    ({"event_type": ["auth.login", "iamx"]}, {"f-login-fail", "f-login-ok", "f-iamx"}),
+    ({"action": "iam.*", "event_type": "iam.role.create"}, {"f-role-create"}),
     ({"category": "iam"}, {"f-role-update", "f-role-create"}),
     ({"category": "cost"}, {"f-old"}),
     ({"outcome": "failure"}, {"f-login-fail"}),
@@ -171,8 +178,9 @@ def test_outcome_synonyms_tick_the_canonical_box():
     assert 'value="failure" id="id_outcome_1" checked' in str(form["outcome"])
 
 
-FILTER_NAMES = ["q", "range", "start_date", "end_date", "actor", "user_id", "action", "category", "outcome",
-                "severity", "resource_type", "resource_id", "project", "ip", "auth_method", "trace_id", "tags"]
+FILTER_NAMES = ["q", "range", "start_date", "end_date", "actor", "user_id", "action", "event_type", "category",
+                "outcome", "severity", "resource_type", "resource_id", "project", "ip", "auth_method", "trace_id",
+                "tags"]
 
 
 @pytest.mark.parametrize("name", FILTER_NAMES)
