@@ -68,11 +68,15 @@ def items_figures(events, items: list[Item], *, start: datetime, end: datetime, 
         return {}
     step = step_of(start, end)
     compiled = [parse_query(item.query, now=end) for item in items]
-    union = Q()
-    for q in compiled:
-        union |= q
-    flags = {f"i{n}": ExpressionWrapper(q, output_field=BooleanField()) for n, q in enumerate(compiled)}
-    inner = events.filter(union).annotate(
+    # Scan only the events some item can count; an item that matches everything (an empty Q,
+    # e.g. the summary's `time = all`) means every event is scanned. (`Q() | q` is just `q`.)
+    prefilter = Q()
+    if all(compiled):
+        for q in compiled:
+            prefilter |= q
+    flags = {f"i{n}": ExpressionWrapper(q if q else Q(pk__isnull=False), output_field=BooleanField())
+             for n, q in enumerate(compiled)}
+    inner = events.filter(prefilter).annotate(
         _resource=_RESOURCE, **flags,
     ).values("occurred_at", "actor_id", "action", "outcome", "severity", "_resource", *flags)
     inner_sql, params = inner.query.sql_with_params()

@@ -43,9 +43,27 @@ def _decorate(block: dict, labels: dict) -> dict:
     return block
 
 
+# Bidirectional controls would reorder what an auditor reads ("gnp.exe" shown as "exe.png");
+# in the PDF they are shown as their code point instead.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(value):
+    if isinstance(value, str):
+        return _BIDI.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", value)
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_visible(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _visible(v) for k, v in value.items()}
+    return value
+
+
 def report_pdf(figures: dict) -> bytes:
     from weasyprint import HTML
 
+    figures = _visible(figures)
     labels = figures.get("actor_labels", {})
     context = {
         "f": figures, "meta": figures["report"], "verification": figures["verification"],

@@ -17,7 +17,7 @@ from apps.rbac.roles import GENERATE_REPORTS, MANAGE_FRAMEWORKS
 from apps.reports import figures as fig
 from apps.reports.access import report_for, reports_for, schedules_for
 from apps.reports.forms import EvidenceFormSet, ReportForm, ScheduleForm, schedule_next
-from apps.reports.frameworks_data import builtin_of, framework_as_dict, framework_install, framework_list
+from apps.reports.frameworks_data import frameworks_ensure, builtin_of, framework_as_dict, framework_install, framework_list
 from apps.reports.generation import file_sha256, report_request, report_title, reports_root
 from apps.reports.models import Control, Evidence, Framework, Schedule
 from apps.reports.sections import DESCRIPTIONS, sections_for
@@ -220,6 +220,7 @@ def framework_detail(request: HttpRequest, key: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @requires(MANAGE_FRAMEWORKS, audit_action="audit.report.framework.change")
 def control_edit(request: HttpRequest, key: str, ref: str) -> HttpResponse:
+    frameworks_ensure()
     control = Control.objects.select_related("framework").filter(framework__key=key, ref=ref).first()
     if control is None:
         raise Http404("No such control.")
@@ -254,6 +255,7 @@ def control_edit(request: HttpRequest, key: str, ref: str) -> HttpResponse:
 @require_POST
 @requires(MANAGE_FRAMEWORKS, audit_action="audit.report.framework.change")
 def framework_reset(request: HttpRequest, key: str) -> HttpResponse:
+    frameworks_ensure()
     data = builtin_of(key)
     framework = Framework.objects.filter(key=key).first()
     if data is None or framework is None:

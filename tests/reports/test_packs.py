@@ -252,10 +252,6 @@ def test_the_pack_holds_the_reports_figures_verification_mapping_and_checkpoints
     assert member(pack, "public-key.pem").decode() == signing.public_key_pem()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "apps.reports.figures.items_figures filters the scan by the OR of every item's query; the summary's "
-    "'time = all' compiles to Q(), and Q() | q is q, so events matching no section or control are dropped "
-    "from the summary's figures (here 3 of 5)"))
 def test_the_packs_figures_count_every_event_that_events_jsonl_holds(packs_made):
     pack = packs_made["officer"]["path"]
     figures = json.loads(member(pack, "figures.json"))
