@@ -6,7 +6,7 @@ PY := .venv/bin/python
 STAMP := .venv/.requirements-installed
 ENV := export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; export DATABASE_URL="$$($(PY) scripts/prepare_env.py)";
 
-.PHONY: run test bench setup browser migrate
+.PHONY: run test bench setup browser pdflibs migrate
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv .venv
@@ -20,18 +20,21 @@ setup: $(STAMP)
 browser:
 	@scripts/ensure-chromium
 
+pdflibs:
+	@scripts/ensure-pdf-libs
+
 migrate: setup
 	@$(ENV) $(PY) manage.py migrate --noinput -v0
 
-run: setup
+run: setup pdflibs
 	@set -e; $(ENV) \
 	$(PY) manage.py migrate --noinput -v0; \
 	$(PY) manage.py collectstatic --noinput -v0; \
 	$(PY) manage.py bootstrap_demo; \
 	exec $(PY) manage.py serve --host 127.0.0.1 --port 8000
 
-test: setup browser
+test: setup pdflibs browser
 	@set -e; $(ENV) $(PY) -m pytest
 
-bench: setup browser
+bench: setup pdflibs browser
 	@set -e; $(ENV) $(PY) manage.py migrate --noinput -v0; $(PY) bench/run.py

@@ -73,7 +73,7 @@ def schedules_run_due(*, now: datetime | None = None) -> list[Report]:
     now = now or timezone.now()
     made = []
     with transaction.atomic():
-        due = list(Schedule.objects.select_for_update(skip_locked=True)
+        due = list(Schedule.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(enabled=True, next_run_at__isnull=False, next_run_at__lte=now)
                    .select_related("owner", "framework"))
         for schedule in due:
@@ -125,3 +125,17 @@ def schedule_deliver(report: Report) -> int:
                  description=f"Scheduled report mailed to {len(schedule.recipients)} recipient(s)",
                  metadata={"schedule": schedule.name, "recipients": list(schedule.recipients), "attached": attached})
     return sent
+
+
+def schedule_deliver_or_note(report: Report) -> int:
+    """Mail the report; when the mail server refuses, say so on the schedule and in the log."""
+    try:
+        return schedule_deliver(report)
+    except Exception as error:  # SMTP errors, refused recipients, an unreachable server
+        logger.exception("mailing report %s failed", report.pk)
+        reason = f"The report was made but could not be mailed: {type(error).__name__}: {error}"[:1000]
+        Schedule.objects.filter(pk=report.schedule_id).update(last_error=reason)
+        audit_record(actor=Actor.system("report-scheduler"), action="audit.report.deliver", outcome="error",
+                     resource_type="report", resource_id=str(report.pk), description=reason[:300],
+                     metadata={"schedule": report.schedule.name if report.schedule else None})
+        return 0

@@ -15,12 +15,15 @@ def report_generate_task(report_id: str) -> str:
 
     if not connection.in_atomic_block:
         close_old_connections()
-    report = report_generate(report_id)
-    if report.schedule_id and report.status == report.Status.DONE:
-        from apps.reports.schedules import schedule_deliver
+    try:
+        report = report_generate(report_id)
+        if report.schedule_id and report.status == report.Status.DONE:
+            from apps.reports.schedules import schedule_deliver_or_note
 
-        schedule_deliver(report)
-    return report.status
+            schedule_deliver_or_note(report)
+        return report.status
+    finally:
+        _release()
 
 
 @app.periodic(cron="* * * * *")
@@ -31,4 +34,13 @@ def schedules_periodic(timestamp: int) -> int:
 
     if not connection.in_atomic_block:
         close_old_connections()
-    return len(schedules_run_due())
+    try:
+        return len(schedules_run_due())
+    finally:
+        _release()
+
+
+def _release() -> None:
+    """The worker runs each job in a thread of its own; its database session ends with the job."""
+    if not connection.in_atomic_block:
+        connection.close()
