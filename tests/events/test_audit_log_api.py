@@ -153,6 +153,33 @@ def test_the_count_stops_at_the_cap_and_says_so(api, monkeypatch):
     assert (body["total_count"], body["total_count_exact"], body["returned_count"]) == (3, False, 7)
 
 
+COUNTED = [
+    {"user_id": "u_alice"},
+    {"event_type": "authentication"},
+    {"project": "acme", "action": "iam.*", "severity": "medium,high"},
+    {"project": "acme"},
+    {"outcome": "failed"},
+    {"q": "role-admin OR invoices-2025 OR administrator"},
+]
+
+
+@pytest.mark.parametrize("params", COUNTED, ids=[str(p) for p in COUNTED])
+@pytest.mark.parametrize("cap", [1, 2, 3, 10_000])
+@pytest.mark.parametrize("sorted_", [False, True], ids=["walked", "sorted"])
+def test_the_count_is_exact_up_to_the_cap_and_the_first_page_is_the_same_however_it_is_read(
+        api, monkeypatch, params, cap, sorted_):
+    # Whether the page walks a time index or sorts the matches (reads decides from the count
+    # and the table's size), the events and the count are the same.
+    everything = [entry["event_id"] for entry in api.get(LOGS, {**params, "limit": 1000}).json()["audit_logs"]]
+    monkeypatch.setattr(reads, "COUNT_CAP", cap)
+    monkeypatch.setattr(reads, "_sorts_matches", lambda total, table_rows: sorted_)
+
+    body = api.get(LOGS, {**params, "limit": 2}).json()
+
+    assert (body["total_count"], body["total_count_exact"]) == (min(len(everything), cap), len(everything) <= cap)
+    assert [entry["event_id"] for entry in body["audit_logs"]] == everything[:2]
+
+
 def test_a_cursor_for_one_order_is_refused_in_the_other(api):
     newest = api.get(LOGS, {"limit": 1}).json()
     cursor = newest["next_page"].split("cursor=")[1]
