@@ -5,18 +5,20 @@ PostgreSQL delivers when the append commits.
 
 Connections. However many live views a server process streams, it holds (LiveHub, one per
 event loop, that is one per server process):
-- one listening connection, which LISTENs on the channel and wakes every live view of the
-  process when a notification arrives. When that connection drops, the hub reconnects and,
-  once it listens again, wakes every view: what was appended meanwhile is read then;
+- one listening connection, which LISTENs on the channel and, on each notification (bursts
+  within COALESCE_SECONDS together), reads the committed chain head and wakes every live view
+  of the process. When that connection drops, the hub reconnects and reads the head again:
+  what was appended meanwhile is read then;
 - a pool of at most READ_CONNECTIONS reading connections. A view borrows one for a read and
   gives it back before it sends what it read, so an idle or slow viewer holds none;
 - no Django connection: the stream view closes its request's connection when the stream
   starts (apps.events.live_views).
 
-Woken, a view reads the committed chain head, then the events its user may see that match its
-filters, with seq after the last one it examined and up to that head, in seq order, capped per
-batch. It reads the head itself rather than trusting a notification's payload, so a lost or
-late notification can delay a view but never make it skip an event.
+Woken, a view reads the events its user may see that match its filters, with seq after the
+last one it examined and up to the head the hub read, in seq order, capped per batch. The head
+is read from the database after the notification, not taken from its payload: every append up
+to it has committed, so a view never skips an event, and a lost notification only delays the
+views until the next one (or the listener's next quiet-spell read, at most HEARTBEAT_SECONDS).
 
 The stream's SSE ids are seqs: each event goes out as `id: <seq>` and, after each batch, an
 `event: head` message carries the head seq examined (`id: <head>`), so a browser that
@@ -134,6 +136,8 @@ class LiveHub:
 
     def __init__(self) -> None:
         self._views: set[asyncio.Event] = set()
+        # The committed chain head, as last read by the listener (None before its first read).
+        self.head: int | None = None
         self.pool = AsyncConnectionPool(
             kwargs={**conninfo(), "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor,
                     "application_name": READER_NAME},
@@ -151,7 +155,7 @@ class LiveHub:
 
     @contextlib.contextmanager
     def subscription(self) -> Iterator[asyncio.Event]:
-        """An event the hub sets whenever the log may have grown; cleared by the view."""
+        """An event the hub sets whenever the head advances; cleared by the view."""
         woken = asyncio.Event()
         self._views.add(woken)
         try:
@@ -166,9 +170,11 @@ class LiveHub:
         async with self.pool.connection() as conn:
             yield conn
 
-    def _wake(self) -> None:
-        for woken in self._views:
-            woken.set()
+    def _advance(self, head: int) -> None:
+        if self.head is None or head > self.head:
+            self.head = head
+            for woken in self._views:
+                woken.set()
 
     async def _listen(self) -> None:
         wait = RECONNECT_SECONDS[0]
@@ -178,15 +184,18 @@ class LiveHub:
                                                                  application_name=LISTENER_NAME) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     wait = RECONNECT_SECONDS[0]
-                    # Appends that committed while nobody listened sent notifications nobody
-                    # received: every view reads up to the head now.
-                    self._wake()
                     while True:
-                        async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS):
-                            self._wake()
-                        # A quiet spell: a connection dropped without a word (a dead peer)
-                        # would otherwise never wake anyone again.
-                        await conn.execute("SELECT 1")
+                        # Read after LISTEN, and after every notification: an append that
+                        # committed before the read is below the head read, one that commits
+                        # after it notifies. After a reconnect, this first read covers what was
+                        # appended while nobody listened. In a quiet spell it also finds a
+                        # connection dropped without a word, which would never wake anyone.
+                        self._advance(await _head(conn))
+                        notified = False
+                        async for _ in conn.notifies(timeout=HEARTBEAT_SECONDS, stop_after=1):
+                            notified = True
+                        if notified:
+                            await asyncio.sleep(COALESCE_SECONDS)
             except psycopg.OperationalError as error:
                 logger.warning("live view listener lost its connection (%s); reconnecting in %.1f s",
                                str(error).strip(), wait)
@@ -226,8 +235,6 @@ async def live_stream(query: LiveQuery, *, last_seq: int | None) -> AsyncIterato
     """The SSE stream of one live view, from just after `last_seq` (None: a fresh view, which
     first gets the BACKLOG newest matching events)."""
     hub = live_hub()
-    # Subscribed before reading the head: an append committing after that read either is
-    # below the head read, or wakes this view.
     with hub.subscription() as woken:
         # The retry hint: how long EventSource waits before reconnecting after a drop.
         yield "retry: 1000\n\n"
@@ -239,33 +246,30 @@ async def live_stream(query: LiveQuery, *, last_seq: int | None) -> AsyncIterato
                 yield sse(event_payload(row), id=row[0])
             last_seq = head
             yield _head_message(head)
-        else:
-            woken.set()   # a resumed view first sends what it missed
         while True:
-            if not woken.is_set():
+            # No await between this check and the wait: the hub cannot advance unseen.
+            woken.clear()
+            if hub.head is None or hub.head <= last_seq:
                 try:
                     async with asyncio.timeout(HEARTBEAT_SECONDS):
                         await woken.wait()
                 except TimeoutError:
                     # Keeps proxies from closing an idle stream, and finds a closed client.
                     yield ": heartbeat\n\n"
-                    continue
-                await asyncio.sleep(COALESCE_SECONDS)
-            woken.clear()
-            # Rows are read on a borrowed connection and sent after it is given back, so a
-            # slow client never holds a connection.
-            async with hub.connection() as conn:
-                head = await _head(conn)
-                rows = await _rows(conn, query.after(last_seq, head, BATCH)) if head > last_seq else []
-            if head <= last_seq:
                 continue
+            # The listener read this head after the appends up to it committed, so they are
+            # all visible to the reads below. Rows are read on a borrowed connection and sent
+            # after it is given back, so a slow client never holds a connection.
+            head = hub.head
+            after = last_seq
             while True:
+                async with hub.connection() as conn:
+                    rows = await _rows(conn, query.after(after, head, BATCH))
                 for row in rows:
                     yield sse(event_payload(row), id=row[0])
                 if len(rows) < BATCH:
                     break
-                async with hub.connection() as conn:
-                    rows = await _rows(conn, query.after(rows[-1][0], head, BATCH))
+                after = rows[-1][0]
             last_seq = head
             yield _head_message(head)
 

@@ -184,7 +184,7 @@ def test_fifty_open_live_views_hold_one_listening_and_a_few_read_connections_and
             if line.startswith("data: ") and kind in (data := json.loads(line.removeprefix("data: "))):
                 return data
 
-    # CONN_MAX_AGE as `make run` serves: the request's connection is not closed at its end.
+    # With persistent connections, a request's connection is not even closed when its response ends.
     with uvicorn_server(CONN_MAX_AGE="60") as base:
         async def scenario():
             async with httpx.AsyncClient(base_url=base, cookies={"sessionid": session}, timeout=20,
