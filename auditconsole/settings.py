@@ -179,8 +179,8 @@ X_FRAME_OPTIONS = "DENY"
 REPORTS_ROOT = Path(env("REPORTS_ROOT", default=str(BASE_DIR / "var" / "reports")))
 REPORTS_ORGANISATION = env("REPORTS_ORGANISATION", default="Example Organisation")
 # Reports list at most this many events in a table; the full data is in the evidence pack.
-REPORTS_TABLE_ROWS = 25
-REPORTS_EVIDENCE_ROWS = 10
+REPORTS_TABLE_ROWS = 20
+REPORTS_EVIDENCE_ROWS = 6
 # Scheduled reports are mailed. EMAIL_URL (django-environ), e.g. smtp://user:pass@host:587 or
 # smtp+tls://...; on a developer's machine the mail is written to the console.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, TextField, Value
 from django.db.models.functions import Concat, NullIf
 
@@ -23,6 +23,7 @@ from apps.events.models import Event
 from apps.events.query import parse_query
 
 TOP = 10
+REPORT_WORK_MEM = "256MB"
 OUTCOMES = ("success", "failure", "denied", "error", "unknown")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # Dimensions ranked per item; the position is the bit GROUPING() gives when the column is
@@ -76,64 +77,85 @@ def items_figures(events, items: list[Item], *, start: datetime, end: datetime, 
             prefilter |= q
     flags = {f"i{n}": ExpressionWrapper(q if q else Q(pk__isnull=False), output_field=BooleanField())
              for n, q in enumerate(compiled)}
-    inner = events.filter(prefilter).annotate(
+    inner = events.filter(prefilter).order_by().annotate(
         _resource=_RESOURCE, **flags,
     ).values("occurred_at", "actor_id", "action", "outcome", "severity", "_resource", *flags)
     inner_sql, params = inner.query.sql_with_params()
 
-    counts = ", ".join(f"count(*) FILTER (WHERE s.i{n}) AS c{n}" for n in range(len(items)))
-    ranks = ", ".join(
-        f"row_number() OVER (PARTITION BY g ORDER BY c{n} DESC, k) AS r{n}, "
-        f"count(*) FILTER (WHERE c{n} > 0) OVER (PARTITION BY g) AS n{n}"
-        for n in range(len(items))
+    n_items = len(items)
+    counts = ", ".join(f"count(*) FILTER (WHERE s.i{n}) AS c{n}" for n in range(n_items))
+    columns = ", ".join(f"c{n}" for n in range(n_items))
+    full = (1 << len(_DIMENSIONS)) - 1
+    bit = {name: 1 << (len(_DIMENSIONS) - 1 - i) for i, name in enumerate(_DIMENSIONS)}
+    group_of = {full ^ bit[name]: name for name in _DIMENSIONS}
+    resource_g = full ^ bit["resource"]
+    # Every group but the resources' comes back whole (days, actors, actions, outcomes and
+    # severities are few); of the resources, which can be millions, only how many each item
+    # touches (one row, g = -1) and each item's top ones (a top-N scan each, not a sort).
+    distinct = ", ".join(f"count(*) FILTER (WHERE c{n} > 0)" for n in range(n_items))
+    tops = "".join(
+        f" UNION ALL (SELECT g, k, {columns} FROM agg WHERE g = {resource_g} AND k <> '' AND c{n} > 0"
+        f" ORDER BY c{n} DESC, k LIMIT {int(top)})"
+        for n in range(n_items)
     )
-    keep = " OR ".join(f"(r{n} <= %s AND c{n} > 0)" for n in range(len(items)))
     sql = f"""
         WITH s AS ({inner_sql}),
-        agg AS (
+        agg AS MATERIALIZED (
             SELECT GROUPING(b, s.actor_id, s.action, s.outcome, s.severity, s._resource) AS g,
                    COALESCE(to_char(b, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.actor_id, s.action, s.outcome, s.severity,
                             s._resource, '') AS k,
                    {counts}
             FROM s, LATERAL (SELECT date_trunc(%s, s.occurred_at AT TIME ZONE 'UTC') AS b) AS t
             GROUP BY GROUPING SETS ((), (b), (s.actor_id), (s.action), (s.outcome), (s.severity), (s._resource))
-        ),
-        ranked AS (SELECT agg.*, {ranks} FROM agg)
-        SELECT * FROM ranked WHERE g IN (%s, %s, %s, %s) OR {keep}
+        )
+        SELECT g, k, {columns} FROM agg WHERE g <> {resource_g}
+        UNION ALL SELECT -1, '', {distinct} FROM agg WHERE g = {resource_g} AND k <> ''
+        {tops}
     """
-    full = (1 << len(_DIMENSIONS)) - 1
-    bit = {name: 1 << (len(_DIMENSIONS) - 1 - i) for i, name in enumerate(_DIMENSIONS)}
-    group_of = {full ^ bit[name]: name for name in _DIMENSIONS}
-    always = [full, full ^ bit["bucket"], full ^ bit["outcome"], full ^ bit["severity"]]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, step, *always, *([top] * len(items))])
-        columns = [c.name for c in cursor.description]
-        rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One statement does all the grouping: give its hash tables room, so that the groups of
+        # a long period stay in memory instead of spilling to disk.
+        cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        cursor.execute(sql, [*params, step])
+        rows = cursor.fetchall()
+
+    by_group: dict[str, list] = {name: [] for name in _DIMENSIONS}
+    totals, resources_touched, resource_rows = None, None, {}
+    for row in rows:
+        g, k = row[0], row[1]
+        if g == full:
+            totals = row
+        elif g == -1:
+            resources_touched = row
+        elif g == resource_g:
+            resource_rows[k] = row
+        else:
+            by_group[group_of[g]].append(row)
+    by_group["resource"] = list(resource_rows.values())
 
     result = {}
     for n, item in enumerate(items):
+        col = 2 + n
         figures = {
-            "events": 0, "unique_actors": 0, "resources_affected": 0, "actions": 0,
+            "events": totals[col] if totals else 0, "unique_actors": 0,
+            "resources_affected": resources_touched[col] if resources_touched else 0, "actions": 0,
             "by_outcome": {o: 0 for o in OUTCOMES}, "by_severity": {s: 0 for s in SEVERITIES},
             "series": {}, "top_actors": [], "top_actions": [], "top_resources": [], "step": step,
         }
-        for row in rows:
-            count = row[f"c{n}"]
-            if row["g"] == full:
-                figures["events"] = count
-                continue
-            name = group_of.get(row["g"])
-            if name == "bucket":
-                if count:
-                    figures["series"][row["k"]] = count
-            elif name == "outcome":
-                figures["by_outcome"][row["k"] or "unknown"] = figures["by_outcome"].get(row["k"] or "unknown", 0) + count
-            elif name == "severity":
-                figures["by_severity"][row["k"]] = figures["by_severity"].get(row["k"], 0) + count
-            elif name in ("actor", "action", "resource") and count and row[f"r{n}"] <= top and row["k"]:
-                figures[f"top_{name}s"].append((row["k"], count))
-                total_key = {"actor": "unique_actors", "action": "actions", "resource": "resources_affected"}[name]
-                figures[total_key] = row[f"n{n}"]
+        for row in by_group["bucket"]:
+            if row[col]:
+                figures["series"][row[1]] = row[col]
+        for row in by_group["outcome"]:
+            key = row[1] or "unknown"
+            figures["by_outcome"][key] = figures["by_outcome"].get(key, 0) + row[col]
+        for row in by_group["severity"]:
+            figures["by_severity"][row[1]] = figures["by_severity"].get(row[1], 0) + row[col]
+        for name, total_key in (("actor", "unique_actors"), ("action", "actions"), ("resource", None)):
+            present = [(row[1], row[col]) for row in by_group[name] if row[col] and row[1]]
+            if total_key:
+                figures[total_key] = len(present)
+            present.sort(key=lambda pair: (-pair[1], pair[0]))
+            figures[f"top_{name}s"] = present[:top]
         for name in ("actors", "actions", "resources"):
             figures[f"top_{name}"].sort(key=lambda pair: (-pair[1], pair[0]))
         figures["series"] = series_filled(figures["series"], start=start, end=end, step=step)
@@ -190,7 +212,7 @@ def grouped_figures(events, *, grouping: str, limit: int = 200) -> dict:
     """Custom reports: per user, resource or event type, the event count, unique users and
     resources affected, largest first; and how many groups there are in all."""
     column = GROUP_COLUMNS[grouping]
-    inner = events.annotate(_resource=_RESOURCE).values(
+    inner = events.order_by().annotate(_resource=_RESOURCE).values(
         "actor_id", "action", "_resource")
     inner_sql, params = inner.query.sql_with_params()
     sql = f"""
@@ -201,7 +223,8 @@ def grouped_figures(events, *, grouping: str, limit: int = 200) -> dict:
             FROM s GROUP BY s.{column}
         ) g ORDER BY events DESC, k LIMIT %s
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
         cursor.execute(sql, [*params, limit])
         rows = cursor.fetchall()
     return {
