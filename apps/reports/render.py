@@ -18,6 +18,8 @@ from django.utils.safestring import mark_safe
 from apps.events.charts import column_chart
 from apps.events.export import neutralised
 
+# The PDF lists the first and last few checkpoints of a long period; the evidence pack has them all.
+_CHECKPOINTS_SHOWN = 6
 _PDF_CHART_STYLE = ("<style>.grid{stroke:#d7dee6;stroke-width:1}.axis{font:10px sans-serif;fill:#5b6775}</style>")
 
 
@@ -65,8 +67,15 @@ def report_pdf(figures: dict) -> bytes:
 
     figures = _visible(figures)
     labels = figures.get("actor_labels", {})
+    verification = dict(figures["verification"])
+    checkpoints = verification.get("checkpoints") or []
+    if len(checkpoints) > 2 * _CHECKPOINTS_SHOWN:
+        verification["checkpoints_shown"] = checkpoints[:_CHECKPOINTS_SHOWN] + checkpoints[-_CHECKPOINTS_SHOWN:]
+        verification["checkpoints_hidden"] = len(checkpoints) - 2 * _CHECKPOINTS_SHOWN
+    else:
+        verification["checkpoints_shown"], verification["checkpoints_hidden"] = checkpoints, 0
     context = {
-        "f": figures, "meta": figures["report"], "verification": figures["verification"],
+        "f": figures, "meta": figures["report"], "verification": verification,
         "summary": _decorate(dict(figures["summary"]), labels),
         "sections": [_decorate(dict(s), labels) for s in figures["sections"]],
         "controls": [{**c, "evidence": [_decorate(dict(e), labels) for e in c["evidence"]]}
