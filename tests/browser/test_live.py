@@ -28,7 +28,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from apps.events.live import READ_CONNECTIONS, conninfo
+from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.conftest import give_role
@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery-9"
+SERVER_NAME = "live test server"
 
 
 def free_port() -> int:
@@ -47,9 +48,12 @@ def free_port() -> int:
 
 @contextmanager
 def uvicorn_server(**settings: str) -> Iterator[str]:
-    """uvicorn serving the console on the test database, on a free port; its base URL."""
+    """uvicorn serving the console on the test database, on a free port; its base URL.
+
+    Its Django connections are named SERVER_NAME in pg_stat_activity."""
     db = connection.settings_dict
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = (f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+           f"?application_name={SERVER_NAME}")
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, **settings}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -167,15 +171,12 @@ def test_fifty_open_live_views_hold_one_listening_and_a_few_read_connections_and
     client.force_login(user)
     session = client.cookies["sessionid"].value
     secret = token_issue(scope="ingest").secret
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        own_pid = cursor.fetchone()[0]
 
     async def server_backends(conn) -> int:
-        """Connections to the test database other than this test's own two."""
+        """The server's connections to the test database: its Django ones and the live views'."""
         cursor = await conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> %s", [own_pid])
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name IN (%s, %s, %s)",
+            [SERVER_NAME, LISTENER_NAME, READER_NAME])
         return (await cursor.fetchone())[0]
 
     async def next_message(lines, *, kind: str) -> dict:
