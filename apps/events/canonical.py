@@ -33,17 +33,35 @@ def _key_is_plain(key: str) -> bool:
 
 def is_plain(value) -> bool:
     """True when the fast encoder gives exactly the RFC 8785 bytes for `value`."""
-    if value is None or value is True or value is False or isinstance(value, str):
+    # Exact types first (what decoded JSON and normalised events hold), with strings, the
+    # commonest leaves, checked inline rather than by a call per value; subclasses below.
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or _key_is_plain(key)):
+                return False
+            if type(item) is not str and not is_plain(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) is not str and not is_plain(item):
+                return False
+        return True
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if kind is float:
+        return float_is_plain(value)
+    if isinstance(value, str):
         return True
     if isinstance(value, int):
         return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
     if isinstance(value, float):
         return float_is_plain(value)
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str) or not _key_is_plain(key) or not is_plain(item):
-                return False
-        return True
+        return all(isinstance(key, str) and _key_is_plain(key) and is_plain(item) for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return all(is_plain(item) for item in value)
     return False
@@ -64,6 +82,13 @@ def canonical_json(value) -> bytes:
     if is_plain(value):
         return _encode(value).encode("utf-8")
     return rfc8785.dumps(value)
+
+
+def canonical_text(value) -> str:
+    """The RFC 8785 serialisation of `value`, as text (what a jsonb column is given)."""
+    if is_plain(value):
+        return _encode(value)
+    return rfc8785.dumps(value).decode("utf-8")
 
 
 def _json_number(text: str) -> int | float:
@@ -101,6 +126,16 @@ def canonical_json_text(text: str):
     """
     _seen.floats = False
     value = _decode(text)
-    if _seen.floats or _HIGH_CHARACTER.search(text):
+    # An ASCII text holds no character that could sort keys differently (the check is in C).
+    if _seen.floats or (not text.isascii() and _HIGH_CHARACTER.search(text)):
         return value, rfc8785.dumps(value)
     return value, _encode(value).encode("utf-8")
+
+
+def canonical_stored(text: str) -> str:
+    """canonical_json_text for verification, which needs the RFC 8785 text and not the value."""
+    _seen.floats = False
+    value = _decode(text)
+    if _seen.floats or (not text.isascii() and _HIGH_CHARACTER.search(text)):
+        return rfc8785.dumps(value).decode("utf-8")
+    return _encode(value)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from django.conf import settings
@@ -18,7 +20,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.events import signing
-from apps.events.canonical import canonical_json, canonical_json_text, encode_plain
+from apps.events.canonical import (
+    canonical_json, canonical_json_text, canonical_stored, canonical_text, encode_plain,
+)
 from apps.events.models import Checkpoint
 from apps.events.rollups import rollups_apply
 
@@ -85,22 +89,6 @@ def event_hash(prev_hash: bytes, content: dict) -> bytes:
     return hashlib.sha256(bytes(prev_hash) + canonical_json(content)).digest()
 
 
-# The hot paths (append, verify) serialise the two free-form JSON fields once, on their own,
-# and splice them into the serialisation of the fixed fields, which are strings, small
-# integers, null and a list of strings and so always take the fast encoder. A string holding
-# NUL stands in for each: no stored text can hold NUL, so the placeholder cannot be forged.
-_SLOTS = {"changes": "\x00changes", "metadata": "\x00metadata"}
-_SLOT_BYTES = {name: encode_plain(slot).encode("utf-8") for name, slot in _SLOTS.items()}
-
-
-def content_bytes(fixed: dict, *, changes: bytes, metadata: bytes) -> bytes:
-    """RFC 8785 bytes of an event's content, given its fixed fields in hashed form (timestamps
-    and IP already formatted) and the canonical JSON of changes and metadata."""
-    fixed["changes"], fixed["metadata"] = _SLOTS["changes"], _SLOTS["metadata"]
-    raw = encode_plain(fixed).encode("utf-8")
-    return raw.replace(_SLOT_BYTES["changes"], changes, 1).replace(_SLOT_BYTES["metadata"], metadata, 1)
-
-
 def hash_label(value: bytes) -> str:
     return "sha256:" + bytes(value).hex()
 
@@ -108,8 +96,9 @@ def hash_label(value: bytes) -> str:
 # --- appending -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Appended:
+class Appended(NamedTuple):
+    """What chain_append did with one event: its seq and hash, and whether it was already stored."""
+
     event_id: str
     seq: int
     hash: bytes
@@ -139,32 +128,64 @@ def _ip_label(address: str | None) -> str | None:
     return address if address is None or ":" not in address else format_ip(address)
 
 
-_FIXED_FIELDS = tuple(name for name in CONTENT_FIELDS if name not in ("changes", "metadata"))
+# RFC 8785 sorts an object's keys, and the content's keys are always the same, so an event's
+# canonical bytes are one template filled in: the text before seq's value, seq, the text after
+# it. Only seq (and through it prev_hash and hash) depends on where the event lands in the
+# chain, so chain_append fills in both halves before it takes the chain-head lock, and under
+# the lock it only joins them around the seq and hashes.
+_SORTED_FIELDS = tuple(sorted(CONTENT_FIELDS))
+_SEQ_AT = _SORTED_FIELDS.index("seq")
+_BEFORE_SEQ = "{" + "".join(f'"{name}":%({name})s,' for name in _SORTED_FIELDS[:_SEQ_AT]) + '"seq":'
+_AFTER_SEQ = "".join(f',"{name}":%({name})s' for name in _SORTED_FIELDS[_SEQ_AT + 1:]) + "}"
+# Fields given their hashed spelling by _prepare; every other field is JSON-encoded as stored
+# (text, mostly, which the JSON module's C string encoder takes directly).
+_SPELLED = ("seq", "occurred_at", "received_at", "ip_address", "changes", "metadata")
+_AS_STORED = tuple(name for name in CONTENT_FIELDS if name not in _SPELLED)
+# The COPY's column order: seq and received_at (the same for every event of a call) first,
+# then the fields taken from the event as they are, then the two JSON fields as canonical text.
+_COPY_COLUMNS = ("seq", "received_at", "occurred_at", "ip_address", *_AS_STORED, "changes", "metadata",
+                 "prev_hash", "hash")
+_COPY = f"COPY audit_event ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+_encode_text = json.encoder.encode_basestring  # the string encoder of encode_plain (ensure_ascii=False)
 
 
-def _copy_value(name: str, event: dict, seq: int, received_at: datetime, changes: bytes, metadata: bytes):
-    if name == "seq":
-        return seq
-    if name == "received_at":
-        return received_at
-    if name == "changes":
-        return None if event["changes"] is None else changes.decode("utf-8")
-    if name == "metadata":
-        return metadata.decode("utf-8")
-    return event[name]
+def _prepare(event: dict, received_label: str) -> tuple[bytes, bytes, tuple]:
+    """An event's canonical bytes before and after its seq, and its COPY row after seq and received_at."""
+    changes = None if event["changes"] is None else canonical_text(event["changes"])
+    metadata = canonical_text(event["metadata"])
+    ip_address = event["ip_address"]
+    label = _ip_label(ip_address)
+    stored = tuple(map(event.get, _AS_STORED))
+    spelled = dict(zip(_AS_STORED, [_encode_text(value) if type(value) is str else encode_plain(value)
+                                    for value in stored]))
+    spelled.update(
+        occurred_at=f'"{format_time(event["occurred_at"])}"', received_at=received_label,
+        ip_address="null" if label is None else _encode_text(label),
+        changes="null" if changes is None else changes, metadata=metadata,
+    )
+    row = (event["occurred_at"], ip_address, *stored, changes, metadata)
+    return (_BEFORE_SEQ % spelled).encode("utf-8"), (_AFTER_SEQ % spelled).encode("utf-8"), row
 
 
 @transaction.atomic
-def chain_append(events: list[dict], *, received_at: datetime | None = None) -> list[Appended]:
+def chain_append(events: list[dict], *, received_at: datetime | None = None,
+                 count_rollups: bool = True) -> list[Appended]:
     """Append normalised events (dicts of stored fields without seq/received_at/hashes).
 
     Events whose event_id is already stored, or repeated earlier in the same call, are not
     stored again and come back with duplicate=True and the stored seq and hash.
+
+    With count_rollups=False the dashboard's rollups are left behind (RollupState stays where
+    it was, so later appends do not count either) until rollups_catch_up counts the events
+    from the table: for a bulk load, which counts them once at the end.
     """
     if not events:
         return []
     received_at = received_at or timezone.now()
-    received_label = format_time(received_at)
+    received_label = f'"{format_time(received_at)}"'
+    # Everything that does not depend on the position in the chain, before the lock.
+    prepared = [_prepare(event, received_label) for event in events]
+    sha256 = hashlib.sha256
     with connection.cursor() as cursor:
         head_seq, head_hash = _lock_head(cursor)
         # Under the head lock no other writer can commit, so this duplicate check cannot race.
@@ -175,34 +196,26 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None) -> 
         results: list[Appended] = []
         rows = []
         seq, prev = head_seq, head_hash
-        for event in events:
-            event_id = event["event_id"]
+        for event_id, (before, after, row) in zip(ids, prepared):
             if event_id in existing:
                 stored_seq, stored_hash = existing[event_id]
                 results.append(Appended(event_id, stored_seq, stored_hash, True))
                 continue
             seq += 1
-            changes = b"null" if event["changes"] is None else canonical_json(event["changes"])
-            metadata = canonical_json(event["metadata"])
-            fixed = {name: event.get(name) for name in _FIXED_FIELDS}
-            fixed.update(seq=seq, received_at=received_label,
-                         occurred_at=format_time(event["occurred_at"]), ip_address=_ip_label(event["ip_address"]))
-            digest = hashlib.sha256(prev + content_bytes(fixed, changes=changes, metadata=metadata)).digest()
-            rows.append(tuple(
-                _copy_value(name, event, seq, received_at, changes, metadata) for name in CONTENT_FIELDS
-            ) + (prev, digest))
+            digest = sha256(prev + before + b"%d" % seq + after).digest()
+            rows.append((seq, received_at, *row, prev, digest))
             existing[event_id] = (seq, digest)
             results.append(Appended(event_id, seq, digest, False))
             prev = digest
 
         if rows:
-            with cursor.cursor.copy(f"COPY audit_event ({_COLUMNS}, prev_hash, hash) FROM STDIN") as copy:
+            with cursor.cursor.copy(_COPY) as copy:
                 for row in rows:
                     copy.write_row(row)
             cursor.execute("UPDATE audit_chain_head SET seq = %s, hash = %s WHERE id = 1", [seq, prev])
-            # The dashboard's counts, in this transaction so they match the log exactly.
-            rollups_apply(cursor, events=[event for event, result in zip(events, results) if not result.duplicate],
-                          head_seq=head_seq, last_seq=seq)
+            if count_rollups:
+                # The dashboard's counts, in this transaction so they match the log exactly.
+                rollups_apply(cursor, head_seq=head_seq, last_seq=seq)
             # Wakes the live view's listeners (apps.events.live); PostgreSQL delivers it on commit.
             cursor.execute("SELECT pg_notify('audit_events', %s)", [str(seq)])
             every = settings.AUDIT_CHECKPOINT_EVERY
@@ -308,28 +321,71 @@ class Verification:
 
 _FETCH = 5000
 
-# Verification reads every field already in its hashed spelling, formatted by PostgreSQL in C:
-# timestamps as UTC with six fractional digits, addresses as PostgreSQL prints them (a stored
-# value carrying a netmask keeps it and so fails to match), and jsonb as text for
-# canonical_json_text. No datetime or ipaddress objects are built per row.
+# Verification reads every field already in its hashed spelling where PostgreSQL can give it in
+# C at little cost: timestamps as UTC with six fractional digits, addresses as PostgreSQL prints
+# them (a stored value carrying a netmask keeps it and so fails to match) and, with seq, status
+# code and tags, already as JSON. The other fields are text, which Python JSON-encodes (C's
+# string encoder, one call per field) into a template holding the keys in RFC 8785's order;
+# changes and metadata are stored jsonb text, which Python canonicalises. No datetime, address
+# or dict objects are built per row. A NULL in a text column (the schema forbids it) cannot be
+# encoded and is reported as such.
 _TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-_HASHED_FORM = {
+_AS_TEXT = {
     "occurred_at": f"to_char(occurred_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}')",
     "received_at": f"to_char(received_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}')",
-    "ip_address": "CASE WHEN masklen(ip_address) = CASE family(ip_address) WHEN 4 THEN 32 ELSE 128 END "
-                  "THEN host(ip_address) ELSE text(ip_address) END",
 }
-_HASHED_FORM_COLUMNS = ", ".join(
-    [_HASHED_FORM.get(name, name) for name in _FIXED_FIELDS] + ["changes::text", "metadata::text"]
+_AS_JSON = {
+    "seq": "seq::text",
+    "ip_address": "CASE WHEN ip_address IS NULL THEN 'null' ELSE '\"' || CASE WHEN masklen(ip_address) = "
+                  "CASE family(ip_address) WHEN 4 THEN 32 ELSE 128 END THEN host(ip_address) "
+                  "ELSE text(ip_address) END || '\"' END",
+    "status_code": "coalesce(status_code::text, 'null')",
+    "tags": "to_json(coalesce(tags, '{}'))::text",
+    "changes": "changes::text",
+    "metadata": "metadata::text",
+}
+_VERIFY_TEXT = tuple(name for name in _SORTED_FIELDS if name not in _AS_JSON)
+_VERIFY_JSON = tuple(_AS_JSON)
+# The content with the keys in order; the values are the text fields' encodings, then the
+# JSON ones (str.format picks them by index, so they need not come in key order).
+_VERIFY_VALUES = (*_VERIFY_TEXT, *_VERIFY_JSON)
+_VERIFY_CONTENT = "{{" + ",".join(f'"{name}":{{{_VERIFY_VALUES.index(name)}}}' for name in _SORTED_FIELDS) + "}}"
+_VERIFY_SELECT = (
+    "SELECT seq, " + ", ".join([_AS_TEXT.get(name, name) for name in _VERIFY_TEXT] + list(_AS_JSON.values()))
+    + ", prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY audit_event.seq"
 )
+# Positions in a row of _VERIFY_SELECT (the first column is seq, as a number).
+_TEXT_END = 1 + len(_VERIFY_TEXT)
+_CHANGES_COLUMN = _TEXT_END + _VERIFY_JSON.index("changes")
+_METADATA_COLUMN = _TEXT_END + _VERIFY_JSON.index("metadata")
+assert _VERIFY_JSON[-2:] == ("changes", "metadata")
 
 
-def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> Verification:
+def _hashed_content(row) -> bytes:
+    """The canonical bytes of an event read with _VERIFY_SELECT."""
+    values = [_encode_text(value) for value in row[1:_TEXT_END]]
+    values += row[_TEXT_END:_CHANGES_COLUMN]
+    changes = row[_CHANGES_COLUMN]
+    values.append("null" if changes is None else canonical_stored(changes))
+    values.append(canonical_stored(row[_METADATA_COLUMN]))
+    return _VERIFY_CONTENT.format(*values).encode("utf-8")
+
+
+# Verifying in several processes pays from about this many events per process on.
+PARALLEL_MIN_EVENTS = 50_000
+
+
+def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, workers: int = 1) -> Verification:
     """Recompute the chain over [from_seq, to_seq] and name the first seq that does not match.
 
     A range that starts after the first stored event is anchored on the stored hash of the
     event before it (itself covered by the same check when the whole chain is verified) or on
     a signed checkpoint.
+
+    With workers > 1 (manage.py verify_chain), a long range is cut into up to that many parts
+    (of PARALLEL_MIN_EVENTS events at least) verified at once by child processes, each on its
+    own connection reading the same snapshot as this one; see _verify_parallel. Inside a
+    caller's transaction the walk stays in it, on its connection.
     """
     result = Verification(from_seq=from_seq, to_seq=to_seq)
     outermost = not connection.in_atomic_block
@@ -365,42 +421,17 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> V
         cursor.execute("SELECT seq, hash FROM audit_checkpoint WHERE seq BETWEEN %s AND %s", [start, end])
         checkpoint_hashes = {row[0]: bytes(row[1]) for row in cursor.fetchall()}
 
-        conn = connection.connection
-        expected_seq = start
-        with conn.cursor(name="chain_verify") as rows:
-            rows.itersize = _FETCH
-            rows.execute(
-                f"SELECT {_HASHED_FORM_COLUMNS}, prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY seq",
-                [start, end],
-            )
-            names = _FIXED_FIELDS
-            sha256 = hashlib.sha256
-            for row in rows:
-                seq = row[0]
-                if seq != expected_seq:
-                    return result.fail(expected_seq, f"event #{expected_seq} is missing")
-                stored_prev, stored_hash = bytes(row[-2]), bytes(row[-1])
-                if stored_prev != expected_prev:
-                    return result.fail(seq, "prev_hash does not match the previous event's hash")
-                try:
-                    fixed = dict(zip(names, row))
-                    fixed["tags"] = fixed["tags"] or []
-                    changes = b"null" if row[-4] is None else canonical_json_text(row[-4])[1]
-                    metadata = canonical_json_text(row[-3])[1]
-                    digest = sha256(expected_prev + content_bytes(fixed, changes=changes, metadata=metadata)).digest()
-                except (ValueError, TypeError) as exc:
-                    return result.fail(seq, f"stored fields cannot be serialised: {exc}")
-                if digest != stored_hash:
-                    return result.fail(seq, "the stored fields do not match the event's hash")
-                if seq in checkpoint_hashes and checkpoint_hashes[seq] != digest:
-                    return result.fail(seq, "the event's hash differs from its signed checkpoint")
-                expected_prev = digest
-                expected_seq += 1
-                result.checked += 1
-        if expected_seq != end + 1:
-            return result.fail(expected_seq, f"event #{expected_seq} is missing")
-        result.last_hash = expected_prev
-        if end == last_stored and (head_seq != last_stored or head_hash != expected_prev):
+        parts = min(workers, (end - start + 1) // PARALLEL_MIN_EVENTS) if outermost else 1
+        if parts > 1:
+            # The parts read on connections of their own, from this transaction's snapshot.
+            cursor.execute("SELECT pg_export_snapshot()")
+            walk = _verify_parallel(cursor.fetchone()[0], start, end, expected_prev, checkpoint_hashes, parts)
+        else:
+            walk = _RangeWalk(start, end, expected_prev, checkpoint_hashes).run(connection.connection)
+        if walk.bad_seq is not None:
+            return result.fail(walk.bad_seq, walk.reason)
+        result.checked, result.last_hash = walk.checked, walk.last_hash
+        if end == last_stored and (head_seq != last_stored or head_hash != walk.last_hash):
             return result.fail(last_stored + 1 if head_seq > last_stored else last_stored,
                                "the chain head does not match the last stored event (events removed from the end?)")
         if end == last_stored and last_checkpoint is not None and last_checkpoint > last_stored:
@@ -410,6 +441,131 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None) -> V
                                                 f"#{last_stored} (events removed from the end?)")
         result.checkpoints = sorted(checkpoint_hashes)
     return _verify_checkpoint_signatures(result)
+
+
+@dataclass
+class _RangeWalk:
+    """Recompute the hashes of the stored events start..end from `anchor`, the hash the first
+    of them must name as prev_hash; stop at the first that does not match."""
+
+    start: int
+    end: int
+    anchor: bytes
+    checkpoint_hashes: dict[int, bytes]
+    checked: int = 0
+    last_hash: bytes | None = None
+    bad_seq: int | None = None
+    reason: str = ""
+
+    def run(self, conn) -> "_RangeWalk":
+        """Walk the range through a server-side cursor of `conn`, a psycopg connection in a
+        transaction (binary rows: bytea arrives as bytes, not as hex to decode)."""
+        with conn.cursor(name=f"chain_verify_{self.start}", binary=True) as rows:
+            rows.itersize = _FETCH
+            # The rows must come in seq order, and from the primary key they do, at no cost: with
+            # statistics that underestimate the range (a table just filled) the planner would
+            # rather sort them, which for a long range means a sort of the whole log on disk.
+            with conn.cursor() as settings_cursor:
+                settings_cursor.execute(
+                    "SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
+                previous = settings_cursor.fetchone()[0]
+                rows.execute(_VERIFY_SELECT, [self.start, self.end])
+                settings_cursor.execute("SELECT set_config('enable_sort', %s, true)", [previous])
+            return self.walk(rows)
+
+    def walk(self, rows) -> "_RangeWalk":
+        expected_prev, expected_seq = self.anchor, self.start
+        checkpoints, sha256, content_of_row = self.checkpoint_hashes, hashlib.sha256, _hashed_content
+        for row in rows:
+            seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
+            if seq != expected_seq:
+                return self._fail(expected_seq, f"event #{expected_seq} is missing")
+            if stored_prev != expected_prev:
+                return self._fail(seq, "prev_hash does not match the previous event's hash")
+            try:
+                digest = sha256(expected_prev + content_of_row(row)).digest()
+            except (ValueError, TypeError) as exc:
+                return self._fail(seq, f"stored fields cannot be serialised: {exc}")
+            if digest != stored_hash:
+                return self._fail(seq, "the stored fields do not match the event's hash")
+            if seq in checkpoints and checkpoints[seq] != digest:
+                return self._fail(seq, "the event's hash differs from its signed checkpoint")
+            expected_prev = digest
+            expected_seq += 1
+        self.checked = expected_seq - self.start
+        if expected_seq != self.end + 1:
+            return self._fail(expected_seq, f"event #{expected_seq} is missing")
+        self.last_hash = expected_prev
+        return self
+
+    def _fail(self, seq: int, reason: str) -> "_RangeWalk":
+        self.bad_seq, self.reason = seq, reason
+        return self
+
+
+_LIBPQ_PARAMETERS = (
+    "dbname", "user", "host", "hostaddr", "port", "password", "passfile", "sslmode", "sslrootcert", "sslcert",
+    "sslkey", "options", "application_name", "client_encoding", "connect_timeout", "service", "target_session_attrs",
+)
+
+
+def _connection_parameters() -> dict:
+    """Django's parameters for a new connection to its database, less its adapters and cursor class."""
+    return {key: value for key, value in connection.get_connection_params().items() if key in _LIBPQ_PARAMETERS}
+
+
+def _verify_parallel(snapshot: str, start: int, end: int, anchor: bytes, checkpoint_hashes: dict[int, bytes],
+                     parts: int) -> _RangeWalk:
+    """Verify start..end in `parts` child processes, all reading the exported `snapshot`.
+
+    Part k starts from the stored hash of the event before it, the last event of part k-1,
+    whose own hash part k-1 recomputes: so the parts together check every link, and the first
+    failure of the earliest failing part is the first failure of the whole walk, as a walk in
+    one process would name it. The children are forked (the command is one thread) and talk to
+    the database over their own connections, never the parent's.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-(end - start + 1) // parts)
+    ranges = [(first, min(first + size - 1, end)) for first in range(start, end + 1, size)]
+    params = _connection_parameters()
+    jobs = [(params, snapshot, first, last, anchor if first == start else None,
+             {seq: digest for seq, digest in checkpoint_hashes.items() if first <= seq <= last})
+            for first, last in ranges]
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("fork")) as pool:
+        walks = list(pool.map(_verify_part, jobs))
+    whole = _RangeWalk(start, end, anchor, checkpoint_hashes)
+    for walk in walks:
+        if walk.bad_seq is not None:
+            return whole._fail(walk.bad_seq, walk.reason)
+        whole.checked += walk.checked
+        whole.last_hash = walk.last_hash
+    return whole
+
+
+def _verify_part(job) -> _RangeWalk:
+    """Verify one part of a walk in a child process, on a connection of its own reading the
+    exported snapshot of chain_verify's transaction."""
+    import psycopg
+
+    params, snapshot, first, last, anchor, checkpoint_hashes = job
+    conn = psycopg.connect(**params)
+    try:
+        # The transaction psycopg opens for the first statement is REPEATABLE READ, so the
+        # snapshot can be imported as that first statement.
+        conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+        conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        if anchor is None:
+            row = conn.execute("SELECT hash FROM audit_event WHERE seq = %s", [first - 1]).fetchone()
+            if row is None:
+                # The part before ends on this missing event and names it.
+                missing = _RangeWalk(first, last, GENESIS, checkpoint_hashes)
+                return missing._fail(first - 1, f"event #{first - 1} is missing")
+            anchor = bytes(row[0])
+        return _RangeWalk(first, last, anchor, checkpoint_hashes).run(conn)
+    finally:
+        conn.close()
 
 
 def _anchor(cursor, start: int, first_stored: int):

@@ -1,25 +1,30 @@
 """Counts of events per time bucket and dimension, kept current at ingest for the dashboard.
 
-chain_append calls `rollups_apply` inside its transaction, under the chain-head lock, with the
-batch it just stored: the batch is aggregated in Python (one key per bucket, granularity,
-dimension and value) and written with one INSERT ... ON CONFLICT DO UPDATE SET count = count +
-EXCLUDED.count. The rollups are therefore exactly as fresh as the log: an event is counted
-when, and only when, it is committed.
+chain_append calls `rollups_apply` inside its transaction, under the chain-head lock, once the
+batch is stored: one INSERT ... SELECT counts the events of the seq range it just appended
+straight from the events table (GROUP BY bucket, granularity, dimension and value) and adds the
+counts with ON CONFLICT DO UPDATE SET count = count + EXCLUDED.count. The rollups are therefore
+exactly as fresh as the log: an event is counted when, and only when, it is committed.
 
-Events stored before the rollups existed (or while they were switched off) are counted by
-`rollups_catch_up`, which the worker runs every minute: it walks the events after
-RollupState.seq in chunks. Ingest only adds to the rollups when RollupState.seq equals the
-chain head it locked, so the two never count the same event twice.
+The counting is SQL rather than Python because it runs under the chain-head lock for every
+batch: PostgreSQL aggregates the rows it has just written (still in its buffers) in a fraction
+of the time Python took to walk the batch, key by key, and ship the keys back as arrays.
+
+Events stored before the rollups existed (or while they were switched off, as seed_demo does
+during a bulk load) are counted by `rollups_catch_up`, which the worker runs every minute: it
+counts the events after RollupState.seq in chunks, with the same statement. Ingest only adds
+to the rollups when RollupState.seq equals the chain head it locked, so the two never count
+the same event twice.
 
 Dimensions: category, action, actor, outcome, severity, project, resource, source (ingestion
 health), signal (the dashboard's security signals, apps.events.dashboard.SIGNALS) and "all".
-Each has a value function of the event's stored fields, shared by ingest and catch-up.
+Each is an SQL expression over the stored columns (DIMENSIONS); the signals are their own
+queries of the query language compiled to SQL, so a signal's count is by construction the
+number of events the viewer shows for its link.
 """
 from __future__ import annotations
 
-import json
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.db import connection, transaction
@@ -28,11 +33,45 @@ from django.db import connection, transaction
 GRANULARITIES = ("minute", "hour", "day")
 
 # Minute buckets are only read for the last hour (the live rate and "recent" sparkline); they
-# would otherwise be the largest table of the console, so only the busiest dimensions get them.
+# would otherwise be the largest table of the console, so only the busiest dimensions get them,
+# and only events that happened at most MINUTE_WINDOW before they are counted: an older event
+# is never in a last-hour window again (demo data spread over weeks, late batches, catch-ups).
 MINUTE_DIMENSIONS = ("all", "severity", "outcome")
+MINUTE_WINDOW = "2 hours"
+
+# dimension → the value an event is counted under, as SQL over audit_event's columns (all NOT
+# NULL but ip_address, status_code and changes); NULL means the event has no value there and is
+# not counted in that dimension.
+DIMENSIONS = {
+    "all": "''",
+    "category": "category",
+    "action": "action",
+    "outcome": "outcome",
+    "severity": "severity",
+    "project": "project",
+    # Where an event came from, for ingestion health: the CloudEvents source (a string, as the
+    # specification has it), else the service, API key or system that sent it, else the kind
+    # of actor (`user`).
+    "source": (
+        "CASE WHEN metadata ? 'cloudevents' AND jsonb_typeof(metadata -> 'cloudevents' -> 'source') = 'string'"
+        " AND metadata -> 'cloudevents' ->> 'source' <> ''"
+        " THEN left(metadata -> 'cloudevents' ->> 'source', 200)"
+        " WHEN actor_type IN ('service', 'api_key', 'system') AND actor_id <> ''"
+        " THEN left(actor_type || ':' || actor_id, 200)"
+        " ELSE coalesce(nullif(actor_type, ''), 'unknown') END"
+    ),
+    # The actor as the dashboard lists it (and `actor:<value>` finds it): email, else id.
+    "actor": "nullif(lower(CASE WHEN actor_email <> '' THEN actor_email ELSE actor_id END), '')",
+    "resource": "nullif(resource_id, '')",
+}
+
+# The signals' SQL, compiled once per process: signals are fixed queries with no relative
+# times in them, so their SQL does not change while the process runs.
+_signal_sql: tuple[list[str], list] | None = None
 
 
-def _floor(moment: datetime, granularity: str) -> datetime:
+def floor_time(moment: datetime, granularity: str) -> datetime:
+    """The start of the bucket holding `moment` (UTC), as the counting statement floors it."""
     moment = moment.astimezone(dt_timezone.utc)
     if granularity == "minute":
         return moment.replace(second=0, microsecond=0)
@@ -41,98 +80,95 @@ def _floor(moment: datetime, granularity: str) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def floor_time(moment: datetime, granularity: str) -> datetime:
-    return _floor(moment, granularity)
+def _signals() -> tuple[list[str], list]:
+    """For every signal, SQL giving its key when an event raises it (else NULL); their parameters."""
+    global _signal_sql
+    if _signal_sql is None:
+        from apps.events.dashboard import SIGNALS
+        from apps.events.models import Event
+        from apps.events.query import parse_query
+
+        rows, params = [], []
+        for signal in SIGNALS:
+            query = Event.objects.filter(parse_query(signal.query)).query
+            if len(query.alias_map) != 1:
+                raise ValueError(f"signal {signal.key}: a rollup condition must read audit_event alone")
+            condition, condition_params = query.get_compiler(connection=connection).compile(query.where)
+            rows.append(f"CASE WHEN {condition} THEN %s END")
+            params += [*condition_params, signal.key]
+        _signal_sql = rows, params
+    return _signal_sql
 
 
-def event_source(event: Mapping) -> str:
-    """Where an event came from, for ingestion health: the CloudEvents source, else the
-    service, API key or system that sent it, else the kind of actor (`user`)."""
-    metadata = event.get("metadata") or {}
-    if isinstance(metadata, Mapping):
-        envelope = metadata.get("cloudevents")
-        if isinstance(envelope, Mapping) and envelope.get("source"):
-            return str(envelope["source"])[:200]
-    actor_type = event.get("actor_type") or ""
-    if actor_type in ("service", "api_key", "system") and event.get("actor_id"):
-        return f"{actor_type}:{event['actor_id']}"[:200]
-    return actor_type or "unknown"
+def _unnest(names, expressions) -> str:
+    return (f"unnest(ARRAY[{', '.join(repr(name) for name in names)}]::text[], "
+            f"ARRAY[{', '.join(expressions)}]::text[])")
 
 
-def actor_value(event: Mapping) -> str:
-    """The actor as the dashboard lists it (and `actor:<value>` finds it): email, else id."""
-    return (event.get("actor_email") or event.get("actor_id") or "").lower()
+def _counting_sql(after: int, last: int) -> tuple[str, list]:
+    """A query of (bucket_start, granularity, dimension, value, count) over the events with
+    after < seq <= last, and its parameters.
+
+    Each event's dimension values are computed once and counted per hour (UTC); the day counts
+    are sums of the hour counts, since an hour lies within one day. Minute counts come from a
+    scan of the same events that keeps only the recent ones (MINUTE_WINDOW).
+    """
+    signals, params = _signals()
+    # unnest(names, values) turns an event into its (dimension, value) rows at half the cost of
+    # a VALUES list joined laterally.
+    dimensions = _unnest([*DIMENSIONS, *["signal"] * len(signals)], [*DIMENSIONS.values(), *signals])
+    minute_dimensions = _unnest(MINUTE_DIMENSIONS, [DIMENSIONS[name] for name in MINUTE_DIMENSIONS])
+    in_range = f"audit_event.seq > {int(after)} AND audit_event.seq <= {int(last)}"
+    sql = (
+        "WITH per_hour AS ("
+        "SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, d.dimension, d.value, count(*) AS n"
+        f" FROM audit_event CROSS JOIN LATERAL {dimensions} AS d (dimension, value)"
+        f" WHERE {in_range} AND d.value IS NOT NULL GROUP BY 1, 2, 3) "
+        "SELECT hour, 'hour', dimension, value, n FROM per_hour "
+        "UNION ALL SELECT date_trunc('day', hour, 'UTC'), 'day', dimension, value, sum(n)::bigint FROM per_hour"
+        " GROUP BY 1, 3, 4 "
+        "UNION ALL SELECT date_trunc('minute', occurred_at, 'UTC'), 'minute', d.dimension, d.value, count(*)"
+        f" FROM audit_event CROSS JOIN LATERAL {minute_dimensions} AS d (dimension, value)"
+        f" WHERE {in_range} AND occurred_at >= now() - interval '{MINUTE_WINDOW}' AND d.value IS NOT NULL"
+        " GROUP BY 1, 3, 4"
+    )
+    return sql, params
 
 
-def _values(event: Mapping) -> Iterable[tuple[str, str]]:
-    from apps.events.dashboard import signals_of
-
-    yield "all", ""
-    yield "category", event.get("category") or ""
-    yield "action", event.get("action") or ""
-    yield "outcome", event.get("outcome") or ""
-    yield "severity", event.get("severity") or ""
-    yield "project", event.get("project") or ""
-    yield "source", event_source(event)
-    actor = actor_value(event)
-    if actor:
-        yield "actor", actor
-    if event.get("resource_id"):
-        yield "resource", event["resource_id"]
-    for signal in signals_of(event):
-        yield "signal", signal
-
-
-def rollup_counts(events: Iterable[Mapping]) -> Counter:
-    """The increments a set of events (mappings of stored fields) makes, keyed by
-    (bucket_start, granularity, dimension, value)."""
-    counts: Counter = Counter()
-    for event in events:
-        occurred = event["occurred_at"]
-        buckets = {granularity: _floor(occurred, granularity) for granularity in GRANULARITIES}
-        for dimension, value in _values(event):
-            for granularity in GRANULARITIES:
-                if granularity == "minute" and dimension not in MINUTE_DIMENSIONS:
-                    continue
-                counts[(buckets[granularity], granularity, dimension, value)] += 1
-    return counts
-
-
+# Rows are written sorted, so two writers (ingest and a catch-up) lock them in the same order
+# and cannot deadlock on each other.
 _UPSERT = (
     "INSERT INTO audit_rollup_bucket (bucket_start, granularity, dimension, value, count) "
-    "SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::bigint[]) "
+    "SELECT * FROM counts {condition} ORDER BY 2, 3, 1, 4 "
     "ON CONFLICT (granularity, dimension, bucket_start, value) "
     "DO UPDATE SET count = audit_rollup_bucket.count + EXCLUDED.count"
 )
 
-_UPSERT_IF_CURRENT = (
-    "WITH state AS (UPDATE audit_rollup_state SET seq = %s WHERE id = 1 AND seq = %s RETURNING id) "
-    "INSERT INTO audit_rollup_bucket (bucket_start, granularity, dimension, value, count) "
-    "SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::bigint[]) "
-    "WHERE EXISTS (SELECT 1 FROM state) "
-    "ON CONFLICT (granularity, dimension, bucket_start, value) "
-    "DO UPDATE SET count = audit_rollup_bucket.count + EXCLUDED.count"
-)
+# Batches above this many events aggregate more groups than the default work_mem holds.
+_LARGE_RANGE = 5_000
 
 
-def _sorted_keys(counts: Counter) -> list:
-    # Sorted, so two writers (ingest and a catch-up) lock rows in the same order and cannot
-    # deadlock on each other.
-    return sorted(counts, key=lambda key: (key[1], key[2], key[0], key[3]))
+def _count_range(cursor, *, after: int, last: int, if_state_at: int | None = None) -> None:
+    """Add the counts of the stored events with after < seq <= last.
+
+    With `if_state_at`, in the same statement: move RollupState from that seq to `last`, and
+    count only if it was there.
+    """
+    counting, params = _counting_sql(after, last)
+    if last - after > _LARGE_RANGE:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+    if if_state_at is None:
+        sql = f"WITH counts AS ({counting}) " + _UPSERT.format(condition="")
+        cursor.execute(sql, params)
+    else:
+        sql = (
+            "WITH state AS (UPDATE audit_rollup_state SET seq = %s WHERE id = 1 AND seq = %s RETURNING id), "
+            f"counts AS ({counting}) " + _UPSERT.format(condition="WHERE EXISTS (SELECT 1 FROM state)")
+        )
+        cursor.execute(sql, [last, if_state_at, *params])
 
 
-def _columns(keys: list, counts: Counter) -> list:
-    return [[key[0] for key in keys], [key[1] for key in keys], [key[2] for key in keys],
-            [key[3] for key in keys], [counts[key] for key in keys]]
-
-
-def _write(cursor, counts: Counter) -> None:
-    if counts:
-        keys = _sorted_keys(counts)
-        cursor.execute(_UPSERT, _columns(keys, counts))
-
-
-def rollups_apply(cursor, *, events: list[Mapping], head_seq: int, last_seq: int) -> None:
+def rollups_apply(cursor, *, head_seq: int, last_seq: int) -> None:
     """Count a batch chain_append just stored (seqs head_seq+1 .. last_seq), in its transaction.
 
     One statement: it moves RollupState from head_seq to last_seq and adds the counts only if
@@ -140,24 +176,16 @@ def rollups_apply(cursor, *, events: list[Mapping], head_seq: int, last_seq: int
     counted here: the catch-up will count these events too, from the events table. (The
     UPDATE waits for a catch-up chunk holding the row, then re-checks the condition.)
     """
-    counts = rollup_counts(events)
-    if not counts:
-        return
-    keys = _sorted_keys(counts)
-    cursor.execute(_UPSERT_IF_CURRENT, [last_seq, head_seq, *_columns(keys, counts)])
-
-
-_CATCH_UP_COLUMNS = (
-    "seq", "occurred_at", "action", "category", "outcome", "severity", "actor_type", "actor_id",
-    "actor_email", "project", "resource_id", "tags", "metadata",
-)
+    if last_seq > head_seq:
+        _count_range(cursor, after=head_seq, last=last_seq, if_state_at=head_seq)
 
 
 def rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) -> int:
     """Count the stored events the rollups do not count yet (after RollupState.seq).
 
     Each chunk is its own transaction holding the state row's lock, never the chain head's,
-    so ingest keeps going meanwhile. Returns the number of events counted.
+    so ingest keeps going meanwhile (an append waits for the chunk only at its rollup step).
+    Returns the number of events counted.
     """
     done = 0
     while limit is None or done < limit:
@@ -169,20 +197,18 @@ def rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) -> int:
                 cursor.execute("SELECT seq FROM audit_rollup_state WHERE id = 1 FOR UPDATE")
                 row = cursor.fetchone()
             start = row[0]
+            size = chunk if limit is None else min(chunk, limit - done)
             cursor.execute(
-                f"SELECT {', '.join(_CATCH_UP_COLUMNS)} FROM audit_event WHERE seq > %s ORDER BY seq LIMIT %s",
-                [start, chunk],
+                "SELECT count(*), max(seq) FROM (SELECT seq FROM audit_event WHERE seq > %s ORDER BY seq LIMIT %s) AS s",
+                [start, size],
             )
-            rows = [dict(zip(_CATCH_UP_COLUMNS, values)) for values in cursor.fetchall()]
-            if not rows:
+            found, last = cursor.fetchone()
+            if not found:
                 return done
-            for event in rows:
-                if isinstance(event["metadata"], str):
-                    event["metadata"] = json.loads(event["metadata"])
-            _write(cursor, rollup_counts(rows))
-            cursor.execute("UPDATE audit_rollup_state SET seq = %s WHERE id = 1", [rows[-1]["seq"]])
-            done += len(rows)
-        if len(rows) < chunk:
+            _count_range(cursor, after=start, last=last)
+            cursor.execute("UPDATE audit_rollup_state SET seq = %s WHERE id = 1", [last])
+            done += found
+        if found < size:
             return done
     return done
 
@@ -239,7 +265,7 @@ def rollup_last_seen(*, dimension: str, since: datetime) -> dict[str, datetime]:
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
-    hours, moment = [], _floor(start, "hour")
+    hours, moment = [], floor_time(start, "hour")
     while moment <= end:
         hours.append(moment)
         moment += timedelta(hours=1)

@@ -85,6 +85,11 @@ class FieldError(Exception):
 
 
 def _text(value, field: str, limit: int = MAX_SHORT_TEXT) -> str:
+    if type(value) is str and "\x00" not in value and value.isascii():
+        # The commonest case, without the calls below.
+        if len(value) > limit:
+            raise FieldError(field, f"is longer than {limit} characters")
+        return value
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -101,26 +106,41 @@ def _check_chars(text: str, field: str) -> None:
     # rather than store something other than what was sent.
     if "\x00" in text:
         raise FieldError(field, "contains a NUL character")
+    if text.isascii():
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise FieldError(field, "contains an unpaired surrogate (invalid Unicode)") from None
 
 
-def _json_value(value, field: str, depth: int = 0):
-    """Check and redact a free-form JSON value (metadata, changes, kept keys)."""
+def _json_value(value, field: str, depth: int = 0, sensitive: tuple[str, ...] | None = None):
+    """Check and redact a free-form JSON value (metadata, changes, kept keys).
+
+    `sensitive` is settings.AUDIT_REDACT_KEYS as a tuple, read once per event by the caller
+    (reading a setting costs more than the rest of a key's check).
+    """
+    if sensitive is None:
+        sensitive = tuple(settings.AUDIT_REDACT_KEYS)
     if depth > MAX_DEPTH:
         raise FieldError(field, f"is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            key = str(key)
-            _check_chars(key, f"{field}.{key}")
-            path = f"{field}.{key}"
-            out[key] = REDACTED if is_sensitive(key) and item is not None else _json_value(item, path, depth + 1)
+            if type(key) is not str:
+                key = str(key)
+            if "\x00" in key or not key.isascii():
+                _check_chars(key, f"{field}.{key}")
+            if item is not None and _is_sensitive(key, sensitive):
+                out[key] = REDACTED
+            elif type(item) is str and depth < MAX_DEPTH and "\x00" not in item and item.isascii():
+                # The commonest leaf, checked here rather than by a call of its own.
+                out[key] = item
+            else:
+                out[key] = _json_value(item, f"{field}.{key}", depth + 1, sensitive)
         return out
     if isinstance(value, list):
-        return [_json_value(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]
+        return [_json_value(item, f"{field}[{i}]", depth + 1, sensitive) for i, item in enumerate(value)]
     if isinstance(value, str):
         _check_chars(value, field)
         return value
@@ -178,11 +198,17 @@ def _timestamp(value, field: str) -> datetime:
         raise FieldError(field, f"'{value[:40]}' is outside the years 1 to 9999 in UTC") from None
 
 
+# A dotted IPv4 address without leading zeros: already the spelling ipaddress would give.
+_PLAIN_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+
+
 def _ip(value, field: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
         raise FieldError(field, "must be an IP address string")
+    if _PLAIN_IPV4.fullmatch(value):
+        return value
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -220,6 +246,8 @@ class _Event:
     def __init__(self) -> None:
         self.fields: dict = {}
         self.metadata: dict = {}
+        # The redaction keys, read once for the event.
+        self.sensitive = tuple(settings.AUDIT_REDACT_KEYS)
 
     def set(self, name: str, value) -> None:
         if value not in (None, "", []) and not self.fields.get(name):
@@ -234,7 +262,7 @@ class _Event:
         """
         for part in path:
             _check_chars(part, ".".join(path))
-        if is_sensitive(path[-1]) and value is not None:
+        if value is not None and _is_sensitive(path[-1], self.sensitive):
             value = REDACTED
         target = self.metadata
         for part in path[:-1]:
@@ -260,22 +288,18 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         body[name] = value
         original[name] = key
 
-    def take(*names):
-        value, name = _pick(body, *names)
-        return value, name
-
-    event_id, _ = take("event_id", "id", "uuid", "insert_id", "audit_id")
+    event_id, _ = _pick(body, "event_id", "id", "uuid", "insert_id", "audit_id")
     if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
         raise FieldError("event_id", "must be a string")
     event_id = _text(event_id, "event_id", 200).strip() if event_id is not None else ""
     out.fields["event_id"] = event_id or f"evt_{ULID()}"
 
-    occurred, name = take("timestamp", "occurred_at", "time", "event_time", "published", "created_at")
+    occurred, name = _pick(body, "timestamp", "occurred_at", "time", "event_time", "published", "created_at")
     out.fields["occurred_at"] = _timestamp(occurred, "timestamp") if occurred not in (None, "") else timezone.now()
 
     # action: a dotted string, or seed 001's {operation, status, method}.
-    action, _ = take("action")
-    event_type, _ = take("event_type", "type")
+    action, _ = _pick(body, "action")
+    event_type, _ = _pick(body, "event_type", "type")
     action_string = ""
     if isinstance(action, dict):
         nested = {snake(k): v for k, v in action.items()}
@@ -283,13 +307,14 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         if status is not None:
             out.set("outcome", status)
         for key, value in nested.items():
-            out.keep(("action", key), _json_value(value, f"action.{key}"))
+            out.keep(("action", key), _json_value(value, f"action.{key}", 0, out.sensitive))
     elif action is not None:
         action_string = _text(action, "action", 200).strip()
     if not action_string and event_type is not None:
         action_string = _text(event_type, "event_type", 200).strip()
     elif event_type is not None:
-        out.keep((original.get("event_type") or original.get("type") or "event_type",), _json_value(event_type, "event_type"))
+        kept_as = original.get("event_type") or original.get("type") or "event_type"
+        out.keep((kept_as,), _json_value(event_type, "event_type", 0, out.sensitive))
     action_string = action_string.lower()
     if not action_string:
         raise FieldError("action", "is required (send `action` or `event_type`, e.g. \"auth.login\")")
@@ -297,7 +322,7 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         raise FieldError("action", f"'{action_string[:60]}' is not a dotted action name like auth.login or iam.role.update")
     out.fields["action"] = action_string
 
-    status, status_name = take("outcome", "status", "result")
+    status, status_name = _pick(body, "outcome", "status", "result")
     if status is not None:
         out.set("outcome", status)
     raw_outcome = out.fields.pop("outcome", None)
@@ -306,7 +331,7 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         nested = {snake(k): v for k, v in raw_outcome.items()}
         raw_outcome = nested.pop("result", None)
         for key, value in nested.items():
-            out.keep(((status_name or "outcome"), key), _json_value(value, f"outcome.{key}"))
+            out.keep(((status_name or "outcome"), key), _json_value(value, f"outcome.{key}", 0, out.sensitive))
     if raw_outcome is None or raw_outcome == "":
         out.fields["outcome"] = "unknown"
     else:
@@ -318,7 +343,7 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
             mapped = "unknown"
         out.fields["outcome"] = mapped
 
-    severity, severity_name = take("severity", "level")
+    severity, severity_name = _pick(body, "severity", "level")
     if severity in (None, ""):
         out.fields["severity"] = "info"
     else:
@@ -343,15 +368,15 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         ("request_id", ("request_id",)),
         ("description", ("description", "message", "summary")),
     ):
-        value, name = take(*names)
+        value, name = _pick(body, *names)
         if value is not None:
             out.set(column, value)
 
-    category, _ = take("category")
-    tags, _ = take("tags")
+    category, _ = _pick(body, "category")
+    tags, _ = _pick(body, "tags")
     out.set("tags", _tags(tags, "tags"))
-    changes, _ = take("changes", "diff")
-    metadata, _ = take("metadata")
+    changes, _ = _pick(body, "changes", "diff")
+    metadata, _ = _pick(body, "metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise FieldError("metadata", "must be a JSON object")
     if changes is not None and not isinstance(changes, dict):
@@ -359,10 +384,10 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
 
     # Whatever is left has no column: keep it in metadata under the key the client used.
     for name, value in body.items():
-        out.keep((original[name],), _json_value(value, original[name]))
+        out.keep((original[name],), _json_value(value, original[name], 0, out.sensitive))
 
     if metadata:
-        metadata = _json_value(metadata, "metadata")
+        metadata = _json_value(metadata, "metadata", 0, out.sensitive)
         _lift_from_metadata(metadata, out)
         for key, value in metadata.items():
             if key in out.metadata and isinstance(out.metadata[key], dict) and isinstance(value, dict):
@@ -374,7 +399,7 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
 
     fields = out.fields
     fields["category"] = _category(category, fields["action"])
-    fields["changes"] = _json_value(changes, "changes") if changes is not None else None
+    fields["changes"] = _json_value(changes, "changes", 0, out.sensitive) if changes is not None else None
     fields["metadata"] = out.metadata
     return _finish(fields)
 
@@ -401,7 +426,7 @@ def _take_actor(body: dict, out: _Event) -> None:
             if value is not None:
                 out.set(column, value)
         for key, value in nested.items():
-            out.keep(("actor", originals[key]), _json_value(value, f"actor.{originals[key]}"))
+            out.keep(("actor", originals[key]), _json_value(value, f"actor.{originals[key]}", 0, out.sensitive))
     elif actor is not None:
         text = _text(actor, "actor")
         out.set("actor_email" if "@" in text else "actor_id", text)
@@ -439,10 +464,10 @@ def _take_resource(body: dict, out: _Event) -> None:
             if value is not None:
                 out.set(column, value)
         for key, value in nested.items():
-            out.keep(("resource", originals[key]), _json_value(value, f"resource.{originals[key]}"))
+            out.keep(("resource", originals[key]), _json_value(value, f"resource.{originals[key]}", 0, out.sensitive))
     elif resource is not None:
         if isinstance(resource, list):
-            out.keep(("resource",), _json_value(resource, "resource"))
+            out.keep(("resource",), _json_value(resource, "resource", 0, out.sensitive))
         else:
             out.set("resource_id", _text(resource, "resource"))
     for column in ("resource_type", "resource_id", "resource_name"):
@@ -466,9 +491,9 @@ def _take_request(body: dict, out: _Event) -> None:
                     out.set(column, nested.pop(candidate)[1])
                     break
         for key, (original, value) in nested.items():
-            out.keep(("request", original), _json_value(value, f"request.{original}"))
+            out.keep(("request", original), _json_value(value, f"request.{original}", 0, out.sensitive))
     elif request is not None:
-        out.keep(("request",), _json_value(request, "request"))
+        out.keep(("request",), _json_value(request, "request", 0, out.sensitive))
     for column, names in (
         ("request_method", ("request_method", "http_method")),
         ("request_path", ("request_path", "path", "http_path")),

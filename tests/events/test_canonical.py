@@ -248,3 +248,37 @@ def test_floats_that_take_the_fast_path_serialise_exactly_as_rfc8785_does():
         text = json.dumps(document)
         assert canonical_json_text(text)[1] == rfc8785.dumps(json.loads(text)), value
         checked += float_is_plain(value)
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@pytest.mark.django_db
+def test_verification_reads_back_from_jsonb_the_bytes_ingest_hashed():
+    """canonical_stored takes JSON as PostgreSQL prints a jsonb column (its own key order and
+    number spelling) and must give the RFC 8785 text of the value ingest stored, fast path or not."""
+    from django.db import connection
+
+    from apps.events.canonical import canonical_stored, canonical_text
+
+    rng = random.Random(SEED + 2)
+    values = [random_value(rng) for _ in range(1500)] + [random_plain_value(rng) for _ in range(1500)]
+    values += [
+        {"version": "2.13.4", "note": "ratio: 1.5, [2.5", "id": "1234567890123456789", "n": 123456789012345},
+        {"n": [1.5, -0.25, 1e-7, 1e21, 2.0**53 + 2], "big": 9007199254740991, "k\ue000": 1},
+        {"a": {"b": [{"c": None, "d": True, "e": -7}]}, "": ""},
+    ]
+    values = [value for value in values if not _holds_nul(value)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value::jsonb::text FROM unnest(%s::text[]) AS value",
+                       [[canonical_text(value) for value in values]])
+        stored = [row[0] for row in cursor.fetchall()]
+    for value, text in zip(values, stored):
+        assert canonical_stored(text).encode("utf-8") == rfc8785.dumps(value), (value, text)

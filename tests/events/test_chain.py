@@ -14,6 +14,7 @@ import rfc8785
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
+from apps.events import chain
 from apps.events.chain import CONTENT_FIELDS, GENESIS, chain_verify, content_of, event_hash
 from apps.events.ingest import event_ingest
 from apps.events.models import ChainHead, Event
@@ -246,6 +247,75 @@ def test_verifying_while_writers_append_never_reports_a_false_break():
     broken = [result for result in results if not result["valid"]]
     assert not broken, broken[:3]
     assert chain_verify().valid
+
+
+# --- long walks in parallel parts, each in a process and on a connection of its own -------------
+
+
+@pytest.fixture
+def short_walks_are_long(monkeypatch):
+    """Make a few dozen events a long walk: cut into parts of 10 events or more."""
+    monkeypatch.setattr(chain, "PARALLEL_MIN_EVENTS", 10)
+
+
+def walks() -> list[dict]:
+    """The walk in one part, in three parallel parts, and inside a caller's transaction (one
+    connection, a server-side cursor): they must always agree."""
+    found = [chain_verify(workers=1).as_dict(), chain_verify(workers=3).as_dict()]
+    with transaction.atomic():
+        found.append(chain_verify(workers=3).as_dict())
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_walk_in_parallel_parts_verifies_an_intact_chain_like_one_walk(short_walks_are_long):
+    event_ingest(make_events(60))
+    one, parallel, nested = walks()
+    assert one["valid"] and one["checked"] == 60
+    assert parallel == one == nested
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_walk_in_parallel_parts_names_the_first_break_even_when_a_later_part_breaks_too(short_walks_are_long):
+    event_ingest(make_events(60))
+    # Parts of 20: #27 lies in the second, #45 in the third.
+    as_superuser("UPDATE audit_event SET actor_id = 'mallory' WHERE seq = 45",
+                 "UPDATE audit_event SET description = 'nothing to see' WHERE seq = 27")
+    one, parallel, nested = walks()
+    assert (one["valid"], one["first_bad_seq"]) == (False, 27)
+    assert parallel == one == nested
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("missing", [20, 21, 40, 60])
+def test_a_walk_in_parallel_parts_names_an_event_missing_at_a_part_boundary(short_walks_are_long, missing):
+    event_ingest(make_events(60))
+    as_superuser(f"DELETE FROM audit_event WHERE seq = {missing}")
+    one, parallel, nested = walks()
+    assert not one["valid"] and one["first_bad_seq"] == missing
+    assert parallel == one == nested
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_walk_reads_one_snapshot_while_writers_append(short_walks_are_long):
+    event_ingest(make_events(40))
+    results, done = [], threading.Event()
+
+    def worker(index: int) -> None:
+        if index == 0:
+            while not done.is_set():
+                results.append(chain_verify(workers=3).as_dict())
+            return
+        try:
+            for batch in range(12):
+                event_ingest(make_events(7, f"w{index}-b{batch}"))
+        finally:
+            done.set()
+
+    errors = _run_writers(worker, count=2)
+    assert not errors, errors
+    assert results and all(result["valid"] for result in results), [r for r in results if not r["valid"]][:2]
+    assert chain_verify(workers=3).checked == 40 + 12 * 7
 
 
 # --- append-only at the database ---------------------------------------------------------------
