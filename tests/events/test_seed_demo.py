@@ -7,15 +7,21 @@ import stat
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from collections import Counter
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Count
+from django.db.models.functions import Trunc
 
 from apps.events.chain import CONTENT_FIELDS, chain_verify
 from apps.events.demo import demo_seed
 from apps.events.demo import seed as seed_module
-from apps.events.models import Event
+from apps.events.demo.bulk import indexes_drop, indexes_pending
+from apps.events.models import Event, RollupBucket
+from apps.events.rollups import rollup_state
 from apps.events.query import parse_query
 from apps.events.schema import CATEGORIES, normalize_event
 from apps.rbac.tokens import token_authenticate
@@ -147,11 +153,11 @@ def test_a_one_day_window_still_holds_every_story(db):
     assert chain_verify().valid
 
 
-def test_the_same_seed_and_end_give_the_same_events(monkeypatch):
+def test_the_same_seed_and_end_give_the_same_events(db, monkeypatch):
     runs = []
     for seed in (7, 7, 8):
         batches = []
-        monkeypatch.setattr(seed_module, "chain_append", lambda batch: batches.append(batch) or [])
+        monkeypatch.setattr(seed_module, "chain_append", lambda batch, **_: batches.append(batch) or [])
         demo_seed(events=500, days=3, seed=seed, end=END)
         runs.append([event for batch in batches for event in batch])
     assert runs[0] == runs[1]
@@ -176,6 +182,76 @@ def test_it_refuses_fewer_events_than_the_stories_need(db):
     with pytest.raises(CommandError, match="at least"):
         call_command("seed_demo", "--events", "10", stdout=io.StringIO())
     assert not Event.objects.exists()
+
+
+# --- bulk loads --------------------------------------------------------------------------------
+
+
+def event_indexes() -> dict[str, tuple[str, bool]]:
+    """Every index of audit_event: its definition and whether PostgreSQL holds it valid."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname, pg_get_indexdef(x.indexrelid), x.indisvalid AND x.indisready "
+                       "FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+                       "WHERE x.indrelid = 'audit_event'::regclass")
+        return {name: (definition, valid) for name, definition, valid in cursor.fetchall()}
+
+
+def rollups_match_the_table() -> None:
+    """The rollups count every stored event, by day, action and resource, as the table does."""
+    assert rollup_state()[0] == rollup_state()[1]
+    for dimension, column in (("all", None), ("action", "action"), ("resource", "resource_id")):
+        counted = Counter()
+        for bucket in RollupBucket.objects.filter(granularity="day", dimension=dimension):
+            counted[(bucket.bucket_start, bucket.value)] += bucket.count
+        stored = Counter()
+        rows = Event.objects.annotate(day=Trunc("occurred_at", "day", tzinfo=timezone.utc))
+        for row in rows.values("day", *([column] if column else [])).annotate(n=Count("seq")):
+            value = row[column] if column else ""
+            if value != "" or dimension == "all":
+                stored[(row["day"], value)] += row["n"]
+        assert counted == stored, dimension
+
+
+def test_a_bulk_load_builds_every_index_again_and_leaves_the_chain_and_rollups_exact(db):
+    before = event_indexes()
+    assert "event_search_trgm" in before
+    result = demo_seed(events=1500, days=7, seed=11, end=END, bulk=True)
+    assert result.created == 1500 and result.indexes is not None
+    assert "event_search_trgm" in result.indexes.dropped and "audit_event_pkey" not in result.indexes.dropped
+    assert event_indexes() == before
+    assert indexes_pending() == []
+    assert chain_verify().valid
+    rollups_match_the_table()
+    # The rebuilt trigram index answers free text (the planner is made to use it).
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    burst = story(result, "creation_burst")
+    assert Event.objects.filter(parse_query(f'"{burst.actor}" AND action:compute.servers.create', now=END)).count() >= 36
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_load_in_threads_counts_the_rollups_beside_the_load_and_builds_the_indexes_after():
+    before = event_indexes()
+    lines = []
+    result = demo_seed(events=6000, days=10, seed=12, end=END, bulk=True, batch_size=1000, log=lines.append)
+    assert result.created == 6000
+    after = event_indexes()
+    assert after == before and all(valid for _, valid in after.values())
+    assert indexes_pending() == []
+    assert any("event_search_trgm built" in line for line in lines)
+    verification = chain_verify()
+    assert verification.valid and verification.checked == 6000
+    rollups_match_the_table()
+
+
+def test_indexes_a_killed_bulk_load_left_dropped_are_built_by_the_next_seed(db):
+    before = event_indexes()
+    dropped = indexes_drop()  # as if the load had been killed right after dropping them
+    assert "event_search_trgm" in dropped and "event_search_trgm" not in event_indexes()
+    assert {name for name, _ in indexes_pending()} == set(dropped)
+    demo_seed(events=400, days=2, seed=13, end=END)
+    assert event_indexes() == before
+    assert indexes_pending() == []
 
 
 # --- bootstrap_demo ----------------------------------------------------------------------------

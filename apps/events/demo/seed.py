@@ -14,6 +14,7 @@ import random
 import secrets
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -24,8 +25,10 @@ from django.utils import timezone
 
 from apps.events.chain import chain_append
 from apps.events.demo.build import Builder, to_datetime, to_micros
+from apps.events.demo.bulk import IndexRebuild, indexes_deferred, indexes_restore
 from apps.events.demo.sessions import RUN_SIZES, RUNS, person_session
 from apps.events.demo.stories import Story, stories_make
+from apps.events.rollups import rollups_catch_up
 from apps.events.demo.world import build_world
 
 DAY = 86_400_000_000
@@ -37,6 +40,9 @@ _OFF_HOURS = {"platform": 0.03, "security": 0.02, "developer": 0.01}
 _PEOPLE_SHARE = 0.62
 _FLUSH = 20_000
 _first = itemgetter(0)
+# From this many events on (and when they at least double the log), the events table's secondary
+# indexes are dropped for the load and built once after it (apps.events.demo.bulk).
+BULK_MIN_EVENTS = 200_000
 
 
 @dataclass
@@ -51,6 +57,7 @@ class SeedResult:
     end: datetime | None = None
     seed: int = 0
     stories: list[Story] = field(default_factory=list)
+    indexes: IndexRebuild | None = None
 
     @property
     def rate(self) -> float:
@@ -58,13 +65,18 @@ class SeedResult:
 
 
 def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: datetime | None = None,
-              batch_size: int = 20_000, progress: Callable[[int, float], None] | None = None) -> SeedResult:
+              batch_size: int = 20_000, progress: Callable[[int, float], None] | None = None,
+              bulk: bool | None = None, log: Callable[[str], None] | None = None) -> SeedResult:
     """Append `events` realistic demo events spread over the `days` before `end` (default now).
 
     The same seed and end give the same events. Appends are committed batch by batch (the
     chain is valid after each), not in one transaction: a million events in one transaction
     would hold the chain-head lock for the whole run. When called inside a transaction (as in
     tests) everything runs in the caller's thread and transaction instead.
+
+    A bulk load (by default from BULK_MIN_EVENTS events on, when they at least double the log)
+    drops the events table's secondary indexes and builds them again at the end; see
+    apps.events.demo.bulk. Indexes a killed bulk load left dropped are built first, always.
     """
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -75,6 +87,9 @@ def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: date
     end_us = to_micros(end)
     start_us = end_us - days * DAY
     began = time.perf_counter()
+    indexes_restore(log=log)
+    if bulk is None:
+        bulk = events >= BULK_MIN_EVENTS and not connection.in_atomic_block and events >= _stored_events()
     rng = random.Random(seed)
     b = Builder(rng, build_world(rng), ids=random.Random(f"{seed}:{end_us}"))
     stories = stories_make(b, start_us, end_us)
@@ -91,7 +106,14 @@ def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: date
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        with _Appender(threaded=not connection.in_atomic_block, watch=watch) as appender:
+        threaded = not connection.in_atomic_block
+        # A bulk load appends without counting for the rollups; a thread of its own counts the
+        # appended events meanwhile (on PostgreSQL's side of the machine, which the load leaves
+        # idle) and the rest once the last is appended, while the indexes are built.
+        follow = bulk and threaded
+        with (_RollupFollower() if follow else nullcontext()), \
+                (indexes_deferred(log=log) if bulk else nullcontext()) as rebuild, \
+                _Appender(threaded=threaded, watch=watch, count_rollups=not follow) as appender:
             out: list[dict] = []
             sent = 0
             for session_start, _, runner, actor, budget in plan:
@@ -122,6 +144,7 @@ def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: date
         if gc_was_enabled:
             gc.enable()
 
+    result.indexes = rebuild
     result.created, result.duplicates = appender.created, appender.duplicates
     result.first_seq, result.last_seq = appender.first_seq, appender.last_seq
     for story in stories:
@@ -129,6 +152,13 @@ def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: date
         story.seqs = (min(seqs), max(seqs)) if seqs else None
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _stored_events() -> int:
+    """How many events the log holds, about (the chain head's seq: retention only removes a few)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce((SELECT seq FROM audit_chain_head WHERE id = 1), 0)")
+        return cursor.fetchone()[0]
 
 
 def _pull_back(b: Builder, made: list, start: int, end: int) -> None:
@@ -203,9 +233,10 @@ class _Appender:
     caller's transaction; so inside one, batches are appended inline.
     """
 
-    def __init__(self, *, threaded: bool, watch: set[str]) -> None:
+    def __init__(self, *, threaded: bool, watch: set[str], count_rollups: bool = True) -> None:
         self.threaded = threaded
         self.watch = watch
+        self.count_rollups = count_rollups
         self.seqs: dict[str, int] = {}
         self.created = self.duplicates = 0
         self.first_seq = self.last_seq = None
@@ -246,7 +277,7 @@ class _Appender:
 
     def _append(self, batch: list[dict]) -> None:
         watch, seqs = self.watch, self.seqs
-        for item in chain_append(batch):
+        for item in chain_append(batch, count_rollups=self.count_rollups):
             if item.duplicate:
                 self.duplicates += 1
                 continue
@@ -256,3 +287,40 @@ class _Appender:
             self.last_seq = item.seq
             if item.event_id in watch:
                 seqs[item.event_id] = item.seq
+
+
+class _RollupFollower:
+    """Counts a bulk load's events for the dashboard's rollups (rollups_catch_up) in a thread
+    with its own connection, as they are committed; on leaving, counts the rest and waits.
+
+    The appends leave RollupState behind them (count_rollups=False), so whatever else appends
+    meanwhile (the ingest API) is not counted by ingest either, and the catch-up counts it too.
+    """
+
+    CHUNK = 50_000
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="seed-demo-rollups", daemon=True)
+
+    def __enter__(self) -> "_RollupFollower":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.done.set()
+        self.thread.join()
+        if self.error is not None and exc_info[0] is None:
+            raise self.error
+
+    def _work(self) -> None:
+        try:
+            while not self.done.is_set():
+                if rollups_catch_up(chunk=self.CHUNK) == 0:
+                    self.done.wait(0.5)
+            rollups_catch_up(chunk=self.CHUNK)
+        except BaseException as exc:  # handed to the generating thread
+            self.error = exc
+        finally:
+            connections.close_all()
