@@ -1,6 +1,7 @@
 """The dashboard: every number links to the viewer with a query that gives the same number."""
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -9,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from apps.events import dashboard, rollups
 from apps.events.dashboard import SIGNALS, dashboard_get
 from apps.events.filters import filter_q
 from apps.events.ingest import event_ingest
-from apps.events.models import Event
+from apps.events.models import Event, RollupBucket
 from apps.rbac.models import Role
 from tests.conftest import give_role
 
@@ -148,3 +150,33 @@ def test_the_compliance_panel_shows_the_last_verification_run_and_the_events_sin
     assert later.kind == "incremental" and later.valid and (later.from_seq, later.to_seq) == (91, 91)
     compliance = dashboard_get(user=admin).compliance
     assert compliance["last_full"] == first and compliance["last_run"] == later and compliance["since_verified"] == 0
+
+
+def day_rows(dimension: str, counts_by_day: list[dict[str, int]], first_day) -> list[RollupBucket]:
+    return [RollupBucket(granularity="day", dimension=dimension, bucket_start=first_day + timedelta(days=i),
+                         value=value, count=count)
+            for i, counts in enumerate(counts_by_day) for value, count in counts.items()]
+
+
+@pytest.mark.parametrize("shape", ["a few busy values among many seen once", "counts spread evenly",
+                                   "counts spread evenly, past the deepest lists read", "ties at the tenth place"])
+def test_a_top_list_read_from_each_days_largest_counts_is_the_same_as_summing_every_row(shape, monkeypatch):
+    if shape.endswith("past the deepest lists read"):
+        monkeypatch.setattr(dashboard, "_TOP_MAX_DEPTH", dashboard._TOP_FIRST_DEPTH)   # every row is summed
+    rng = random.Random(5)
+    first_day = rollups.floor_time(timezone.now(), "day") - timedelta(days=29)
+    days = []
+    for day in range(30):
+        if shape == "a few busy values among many seen once":
+            counts = {f"res_{day}_{i}": 1 for i in range(300)}
+            counts.update({f"busy_{i}": rng.randint(20, 60) for i in range(15)})
+        elif shape.startswith("counts spread evenly"):
+            counts = {f"res_{i}": rng.randint(1, 3) for i in rng.sample(range(2000), 400)}
+        else:
+            counts = {f"res_{day}_{i}": 1 for i in range(200)}
+            counts.update({f"tie_{i}": 5 for i in range(14)})
+        days.append(counts)
+    RollupBucket.objects.bulk_create(day_rows("resource", days, first_day))
+    for start in (first_day, first_day + timedelta(days=23)):
+        assert (dashboard.rollup_top_bounded(granularity="day", dimension="resource", start=start, limit=10)
+                == rollups.rollup_top(granularity="day", dimension="resource", start=start, limit=10))
