@@ -116,6 +116,8 @@ def items_figures(events, items: list[Item], *, start: datetime, end: datetime, 
         # One statement does all the grouping: give its hash tables room, so that the groups of
         # a long period stay in memory instead of spilling to disk.
         cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        # JIT-compiling this wide statement costs more than it saves (8-15 s measured at 1M).
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, [*params, step])
         rows = cursor.fetchall()
 
