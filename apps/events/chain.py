@@ -149,21 +149,40 @@ _COPY = f"COPY audit_event ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
 _encode_text = json.encoder.encode_basestring  # the string encoder of encode_plain (ensure_ascii=False)
 
 
+_TAGS_AT = _AS_STORED.index("tags")
+
+
+def _array_literal(tags) -> str | list:
+    """tags as PostgreSQL's text[] input, which COPY takes as text for less than psycopg spends
+    adapting a list (left to psycopg if it holds anything but strings)."""
+    if not tags:
+        return "{}"
+    if all(type(tag) is str for tag in tags):
+        return "{" + ",".join('"' + tag.replace("\\", "\\\\").replace('"', '\\"') + '"' for tag in tags) + "}"
+    return tags
+
+
 def _prepare(event: dict, received_label: str) -> tuple[bytes, bytes, tuple]:
-    """An event's canonical bytes before and after its seq, and its COPY row after seq and received_at."""
+    """An event's canonical bytes before and after its seq, and its COPY row after seq and received_at.
+
+    Times go to COPY as the text they are hashed as (UTC, microseconds, `Z`), which PostgreSQL
+    reads back as the same instant: psycopg would spend more adapting the datetime.
+    """
     changes = None if event["changes"] is None else canonical_text(event["changes"])
     metadata = canonical_text(event["metadata"])
     ip_address = event["ip_address"]
     label = _ip_label(ip_address)
+    occurred = format_time(event["occurred_at"])
     stored = tuple(map(event.get, _AS_STORED))
     spelled = dict(zip(_AS_STORED, [_encode_text(value) if type(value) is str else encode_plain(value)
                                     for value in stored]))
     spelled.update(
-        occurred_at=f'"{format_time(event["occurred_at"])}"', received_at=received_label,
+        occurred_at=f'"{occurred}"', received_at=received_label,
         ip_address="null" if label is None else _encode_text(label),
         changes="null" if changes is None else changes, metadata=metadata,
     )
-    row = (event["occurred_at"], ip_address, *stored, changes, metadata)
+    row = (occurred, ip_address, *stored[:_TAGS_AT], _array_literal(stored[_TAGS_AT]), *stored[_TAGS_AT + 1:],
+           changes, metadata)
     return (_BEFORE_SEQ % spelled).encode("utf-8"), (_AFTER_SEQ % spelled).encode("utf-8"), row
 
 
@@ -181,8 +200,8 @@ def chain_append(events: list[dict], *, received_at: datetime | None = None,
     """
     if not events:
         return []
-    received_at = received_at or timezone.now()
-    received_label = f'"{format_time(received_at)}"'
+    received_at = format_time(received_at or timezone.now())
+    received_label = f'"{received_at}"'
     # Everything that does not depend on the position in the chain, before the lock.
     prepared = [_prepare(event, received_label) for event in events]
     sha256 = hashlib.sha256
@@ -371,8 +390,14 @@ def _hashed_content(row) -> bytes:
     return _VERIFY_CONTENT.format(*values).encode("utf-8")
 
 
-# Verifying in several processes pays from about this many events per process on.
-PARALLEL_MIN_EVENTS = 50_000
+# Verifying in several processes pays from about this many events per process on (a child
+# costs a fork, a connection and a snapshot import, some tens of milliseconds).
+PARALLEL_MIN_EVENTS = 20_000
+
+
+def verify_parts(count: int, workers: int) -> int:
+    """How many parts chain_verify cuts a walk of `count` events into, given `workers`."""
+    return max(1, min(workers, count // PARALLEL_MIN_EVENTS))
 
 
 def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, workers: int = 1) -> Verification:
@@ -421,7 +446,7 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, work
         cursor.execute("SELECT seq, hash FROM audit_checkpoint WHERE seq BETWEEN %s AND %s", [start, end])
         checkpoint_hashes = {row[0]: bytes(row[1]) for row in cursor.fetchall()}
 
-        parts = min(workers, (end - start + 1) // PARALLEL_MIN_EVENTS) if outermost else 1
+        parts = verify_parts(end - start + 1, workers) if outermost else 1
         if parts > 1:
             # The parts read on connections of their own, from this transaction's snapshot.
             cursor.execute("SELECT pg_export_snapshot()")

@@ -137,6 +137,15 @@ def test_the_hashes_the_ingest_api_answers_are_the_stored_ones(ingest):
     assert {item["event_id"]: (item["seq"], item["hash"]) for item in body["events"]} == stored
 
 
+def test_tags_and_times_are_stored_exactly_as_sent_and_hashed(ingest):
+    tags = ['a"b', "c\\d", "e,f", "{g}", "", "NULL", " spaced ", "é中😀"]
+    ingest(*make_events(1, tags=tags, timestamp="0999-12-31T23:59:59.000001+01:00"))
+    event = Event.objects.get(seq=1)
+    assert event.tags == tags
+    assert event.occurred_at == datetime(999, 12, 31, 22, 59, 59, 1, tzinfo=dt_timezone.utc)
+    assert chain_verify().valid
+
+
 def test_a_refused_batch_consumes_no_seq(ingest, ingest_api):
     ingest(*make_events(2))
     bad = make_events(3, "bad")

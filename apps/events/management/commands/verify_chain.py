@@ -38,8 +38,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--from-seq", type=_seq, default=None)
         parser.add_argument("--to-seq", type=_seq, default=None)
-        parser.add_argument("--workers", type=_workers, default=os.cpu_count() or 1,
-                            help="Processes that verify parts of a long range at once (default: one per CPU).")
+        parser.add_argument("--workers", type=_workers, default=len(os.sched_getaffinity(0)),
+                            help="Processes that verify parts of a long range at once (default: one per CPU "
+                                 "this process may use).")
 
     def handle(self, *args, from_seq=None, to_seq=None, workers=1, **options):
         started_at = timezone.now()
