@@ -33,7 +33,7 @@ def run(bench):
         url = query.ensure_database(bench, events)
         out = bench.out_dir / f"dashboard_{query._label(events)}.json"
         subprocess.run([bench.python, str(Path(__file__)), "measure", str(out)], cwd=ROOT,
-                       env={**bench.env, "DATABASE_URL": url}, check=True)
+                       env=query.demo_env(bench, url), check=True)
         results[events] = json.loads(out.read_text())
     return Section(title="Dashboard server time (bench/dashboard.py)", body=render(results))
 

@@ -8,9 +8,12 @@
    hash), COPYed by psycopg into the same table (same indexes and triggers), 500 rows per
    transaction, from one connection. The measured run is cut into rounds, each followed by the
    COPY of its own rows, so every API number has a baseline taken seconds away from it.
-2. Verification: events/s of chain_verify() over everything stored.
+2. Verification: events/s of chain_verify() over everything stored, in as many processes as
+   `manage.py verify_chain` uses (one per CPU), and in one.
    Baseline: a loop of sha256(prev + canonical bytes) over the very same canonical bytes,
    precomputed in memory; the loop's last digest must equal the chain head's hash.
+   Second baseline: reading the same rows out of PostgreSQL without hashing them (COPY of every
+   stored column to this process, bytes dropped), over as many connections at once.
 3. Where the time goes (not a target): event_ingest's and chain_verify's stages timed in this
    process on the same data, HTTP's share from one client alternating with in-process ingest,
    and cProfile listings written to bench/out/.
@@ -23,6 +26,7 @@ import cProfile
 import hashlib
 import io
 import json
+import os
 import pstats
 import random
 import socket
@@ -446,6 +450,45 @@ def _stored_counts() -> tuple[int, int]:
         return cursor.fetchone()
 
 
+_STORED_COLUMNS = None
+
+
+def fetch_rows(bench: Bench, parts: int) -> int:
+    """Read every stored row (all its columns, hashes included) out of PostgreSQL and drop it:
+    `COPY (SELECT ...) TO STDOUT`, the cheapest way to get them into a process, in `parts`
+    contiguous seq ranges read at once by as many forked processes (one connection each), as
+    chain_verify splits its walk. Returns the bytes read."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import psycopg
+
+    with psycopg.connect(bench.database_url) as conn:
+        first, last = conn.execute("SELECT min(seq), max(seq) FROM audit_event").fetchone()
+    size = -(-(last - first + 1) // parts)
+    ranges = [(bench.database_url, start, min(start + size - 1, last)) for start in range(first, last + 1, size)]
+    if parts == 1:
+        return _fetch_part(ranges[0])
+    with ProcessPoolExecutor(max_workers=parts, mp_context=multiprocessing.get_context("fork")) as pool:
+        return sum(pool.map(_fetch_part, ranges))
+
+
+def _fetch_part(job) -> int:
+    import psycopg
+
+    from apps.events.chain import CONTENT_FIELDS
+
+    url, start, end = job
+    read = 0
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        sql = (f"COPY (SELECT {', '.join(CONTENT_FIELDS)}, prev_hash, hash FROM audit_event "
+               f"WHERE seq BETWEEN {int(start)} AND {int(end)} ORDER BY seq) TO STDOUT")
+        with cursor.copy(sql) as copy:
+            for block in copy:
+                read += len(block)
+    return read
+
+
 def hash_loop(blobs: list[bytes]) -> bytes:
     sha256 = hashlib.sha256
     prev = bytes(32)
@@ -463,7 +506,8 @@ def timed(func):
 # --- where the time goes ---------------------------------------------------------------------
 
 
-INGEST_STAGES = ["parse JSON body", "normalize_event", "chain_append (under the chain-head lock)", "response JSON"]
+INGEST_STAGES = ["parse JSON body", "normalize_event", "chain_append (rows prepared, then under the chain-head lock)",
+                 "response JSON"]
 
 
 def ingest_stages(batches) -> dict[str, float]:
@@ -559,7 +603,7 @@ CATEGORIES = [
     ("JSON decoding (stored jsonb)", lambda path, name: "json/decoder" in path or "json/__init__" in path
      or name in ("_json_number", "_json_float", "_load_jsonb")),
     ("canonical JSON", lambda path, name: "canonical" in path or "rfc8785" in path or "json/encoder" in path
-     or "canonical" in name or "content_bytes" in name or "is_plain" in name),
+     or "canonical" in name or "content_bytes" in name or "hashed_content" in name or "is_plain" in name),
     ("chain.py: content fields and the per-event loop", lambda path, name: path.endswith("/apps/events/chain.py")
      or "ipaddress" in path or "/django/utils/" in path),
 ]
@@ -726,23 +770,37 @@ def run(bench: Bench) -> Section:
     stored, sent = _stored_counts()
     # The console may add events of its own (its audit trail); every event sent must be there.
     assert sent == (warmup_n + timed_n) * batch, f"{sent} of {(warmup_n + timed_n) * batch} events sent are stored"
-    verify_times, hash_times = [], []
+    # What `manage.py verify_chain` runs: one process per CPU, parts of at least
+    # PARALLEL_MIN_EVENTS; the rows are read in as many parts for the second baseline.
+    from apps.events.chain import verify_parts
+
+    verify_workers = verify_parts(stored, len(os.sched_getaffinity(0)))
+    verify_times, verify_one_times, fetch_times, fetch_one_times, hash_times = [], [], [], [], []
     for _ in range(VERIFY_TURNS):
-        seconds, verification = timed(chain_verify)
-        assert verification.valid, f"the chain does not verify after the run: {verification.as_dict()}"
-        assert verification.checked == stored, f"{verification.checked} of {stored} stored events verified"
-        verify_times.append(seconds)
+        for count, times in ((verify_workers, verify_times), (1, verify_one_times)):
+            seconds, verification = timed(lambda: chain_verify(workers=count))
+            assert verification.valid, f"the chain does not verify after the run: {verification.as_dict()}"
+            assert verification.checked == stored, f"{verification.checked} of {stored} stored events verified"
+            times.append(seconds)
+        fetch_times.append(timed(lambda: fetch_rows(bench, verify_workers))[0])
+        seconds, fetched_bytes = timed(lambda: fetch_rows(bench, 1))
+        fetch_one_times.append(seconds)
         seconds, last = timed(lambda: hash_loop(blobs))
         assert last == head, "the raw hash loop does not end at the chain head: its bytes are not verify's"
         hash_times.append(seconds)
     verified = verification.checked
     verify_rate = verified / min(verify_times)
+    verify_one_rate = verified / min(verify_one_times)
+    fetch_rate = stored / min(fetch_times)
+    fetch_one_rate = stored / min(fetch_one_times)
     hash_rate = len(blobs) / min(hash_times)
-    bench.log(f"chain_verify {fmt_rate(verify_rate)} events/s, raw sha256 {fmt_rate(hash_rate)} events/s")
+    bench.log(f"chain_verify {fmt_rate(verify_rate)} events/s ({verify_workers} processes), {fmt_rate(verify_one_rate)} "
+              f"(one); reading the rows {fmt_rate(fetch_rate)} ({verify_workers} connections), raw sha256 "
+              f"{fmt_rate(hash_rate)} events/s")
 
     # Where verification time goes: cProfile over the same chain_verify.
     bench.log("profiling verification and ingest in-process")
-    verify_stats = profile(bench, "verify_profile", chain_verify)
+    verify_stats = profile(bench, "verify_profile", chain_verify)  # one process: cProfile sees only its own
 
     # Where ingest time goes (not part of the targets), on fresh databases.
     from apps.events.chain import chain_append
@@ -784,9 +842,16 @@ def run(bench: Bench) -> Section:
         f"indexes and triggers, {batch} rows per transaction, from one connection; each transaction is rolled "
         f"back so the table keeps holding exactly the chain.",
         "",
-        f"**Verification**: `chain_verify()` over every stored event against a loop of "
+        f"**Verification**: `chain_verify(workers={verify_workers})` (what `manage.py verify_chain` runs on this machine: "
+        f"the range cut into {verify_workers} parts verified at once by forked processes, each reading its rows through "
+        f"a server-side cursor on its own connection, on one exported snapshot) over every stored event, against a loop of "
         f"`sha256(prev + canonical bytes)` over the very same bytes held in memory (the loop ends on the chain "
-        f"head's hash, which checks that they are the same bytes); fastest of {VERIFY_TURNS} runs each, taken in turns.",
+        f"head's hash, which checks that they are the same bytes), and against reading the same rows out of "
+        f"PostgreSQL without hashing them: `COPY (SELECT <every stored column>, prev_hash, hash ...) TO STDOUT` "
+        f"in the same {verify_workers} seq ranges at once, {fetched_bytes / stored:,.0f} bytes an event, dropped as they "
+        f"arrive. Fastest of {VERIFY_TURNS} runs each, taken in turns. The raw-hashing target cannot be reached by "
+        f"any verifier that reads the log from the database: reading the rows alone, with nothing done to them, "
+        f"runs at {fmt_ratio(fetch_rate / hash_rate)} of the hashing rate.",
         "",
         f"**Events**: {statistics.mean(sizes) / 1024:,.0f} KiB a request, {statistics.mean(sizes) / batch:,.0f} bytes "
         f"an event as JSON and {statistics.mean(len(b) for b in blobs):,.0f} bytes of canonical content; nested actor, "
@@ -799,8 +864,18 @@ def run(bench: Bench) -> Section:
         "|---|---:|---:|---:|",
         f"| API ingest, {clients} clients, {chosen} uvicorn workers | {events_n:,} | {trial.seconds:.2f} | {fmt_rate(api_rate)} |",
         f"| raw COPY of the same rows, {batch} per transaction | {copy_events:,} | {copy_seconds:.2f} | {fmt_rate(copy_rate)} |",
-        f"| `chain_verify()` over every stored event | {verified:,} | {min(verify_times):.2f} | {fmt_rate(verify_rate)} |",
+        f"| `chain_verify()` over every stored event, {verify_workers} processes | {verified:,} | {min(verify_times):.2f} | "
+        f"{fmt_rate(verify_rate)} |",
+        f"| `chain_verify()` over every stored event, one process | {verified:,} | {min(verify_one_times):.2f} | "
+        f"{fmt_rate(verify_one_rate)} |",
+        f"| reading the same rows without hashing, {verify_workers} connections | {stored:,} | {min(fetch_times):.2f} | "
+        f"{fmt_rate(fetch_rate)} |",
+        f"| reading the same rows without hashing, one connection | {stored:,} | {min(fetch_one_times):.2f} | "
+        f"{fmt_rate(fetch_one_rate)} |",
         f"| raw sha256(prev + canonical bytes), same bytes | {len(blobs):,} | {min(hash_times):.3f} | {fmt_rate(hash_rate)} |",
+        "",
+        f"Verification against reading the rows: {fmt_ratio(verify_rate / fetch_rate)} with {verify_workers} processes "
+        f"against {verify_workers} connections, {fmt_ratio(verify_one_rate / fetch_one_rate)} with one against one.",
         "",
         f"API ingest against raw COPY, round by round: {', '.join(fmt_ratio(r) for r in round_ratios)}. "
         f"Request latency: median {_ms(_percentile(latencies, 0.5))} ms, 95th percentile "
@@ -843,8 +918,9 @@ def run(bench: Bench) -> Section:
         "",
         *_share_table(stages, profile_events, batch, INGEST_STAGES),
         "",
-        f"chain_append runs entirely under the chain-head lock: {_ms(lock_hold)} ms a request here, so however many "
-        f"clients and workers, appends cannot go faster than {fmt_rate(batch / lock_hold)} events/s, "
+        f"chain_append holds the chain-head lock for part of its {_ms(lock_hold)} ms a request here (its events' "
+        f"canonical bytes and COPY rows are prepared before it takes the lock), so however many clients and workers, "
+        f"appends could go at least as fast as {fmt_rate(batch / lock_hold)} events/s before the lock limits them, "
         f"{fmt_ratio(batch / lock_hold / copy_rate)} of the raw COPY rate above, whose {batch}-row transactions took "
         f"{_ms(statistics.median(l for r in copy_runs for l in r.latencies))} ms (median).",
         "",
@@ -865,18 +941,18 @@ def run(bench: Bench) -> Section:
         "",
         "The largest functions split by what they call (cProfile over the whole of event_ingest):",
         "",
-        *_callee_table(ingest_stats, ["normalize_event", "_finish", "chain_append", "canonical_json"]),
+        *_callee_table(ingest_stats, ["normalize_event", "_finish", "chain_append", "_prepare", "canonical_text"]),
         "",
         "### Where verification time goes",
         "",
-        f"`chain_verify()` took {min(verify_times) / verified * 1e6:,.1f} µs an event above, against "
-        f"{min(hash_times) / len(blobs) * 1e6:,.2f} µs for hashing alone. By cProfile over the same run, "
-        "grouped as above (same caveat):",
+        f"`chain_verify()` in one process took {min(verify_one_times) / verified * 1e6:,.1f} µs an event above, "
+        f"against {min(fetch_one_times) / stored * 1e6:,.2f} µs for reading the rows alone and "
+        f"{min(hash_times) / len(blobs) * 1e6:,.2f} µs for hashing alone. By cProfile over the same walk in one "
+        "process (its own time only: PostgreSQL's share shows as waits), grouped as above (same caveat):",
         "",
         *_share_table(categorize(verify_stats), verified, batch),
         "",
-        *_callee_table(verify_stats, ["chain_verify", "content_of", "canonical_json", "canonical_json_text",
-                                      "content_bytes"]),
+        *_callee_table(verify_stats, ["walk", "_hashed_content", "canonical_stored", "canonical_json_text"]),
         "",
         "Full listings, by own and by cumulative time: `bench/out/ingest_profile.txt`, "
         "`bench/out/chain_append_profile.txt` and `bench/out/verify_profile.txt` (`.prof` files beside them for "
@@ -885,7 +961,10 @@ def run(bench: Bench) -> Section:
     targets = [
         Target(f"API ingest (HTTP, {clients} clients, batches of {batch}, chained)", api_rate,
                "raw COPY of the same rows into the same table", copy_rate, GOAL_INGEST),
-        Target("`verify_chain`", verify_rate, "raw SHA-256 of the same canonical bytes", hash_rate, GOAL_VERIFY),
+        Target(f"`verify_chain` ({verify_workers} processes)", verify_rate, "raw SHA-256 of the same canonical bytes",
+               hash_rate, GOAL_VERIFY),
+        Target(f"`verify_chain` ({verify_workers} processes), second baseline", verify_rate,
+               f"reading the same rows from PostgreSQL without hashing ({verify_workers} connections)", fetch_rate, GOAL_VERIFY),
     ]
     return Section(title="Ingest and verification (bench/ingest.py)", body="\n".join(lines), targets=targets)
 

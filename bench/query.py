@@ -42,7 +42,16 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = ROOT / "bench" / "plans"
 SEED_ARGS = ("--days", "90", "--seed", "7", "--end", "2026-03-10T00:00:00Z")
-MARKER = "qbench v1 events={events} " + " ".join(SEED_ARGS)
+MARKER = "qbench v2 events={events} " + " ".join(SEED_ARGS)
+# The demo databases are kept between runs, so their checkpoints are signed with a fixed key of
+# the bench's own (never the developer's): reports over them can then check the signatures. A
+# bench key, public by design; nothing but these scratch databases is signed with it.
+QBENCH_SIGNING_KEY = "cWJlbmNoLWRlbW8tZGF0YWJhc2Utc2lnbmluZy1rZXk="
+
+
+def demo_env(bench, url: str) -> dict:
+    """The environment of a process working on one of the demo databases."""
+    return {**bench.env, "DATABASE_URL": url, "AUDIT_SIGNING_KEY": QBENCH_SIGNING_KEY}
 INGEST_EVENTS = 50_000
 INGEST_DB = "auditconsole_qbench_ingest"
 INGEST_TURNS = 2
@@ -104,7 +113,7 @@ def run(bench):
         url = ensure_database(bench, events)
         out = bench.out_dir / f"query_{_label(events)}.json"
         bench.log(f"query: timing {events:,} events ({runs} runs per query)")
-        env = {**bench.env, "DATABASE_URL": url}
+        env = demo_env(bench, url)
         subprocess.run([bench.python, str(Path(__file__)), "measure", str(out), str(runs), _label(events)],
                        cwd=ROOT, env=env, check=True)
         results[events] = json.loads(out.read_text())
@@ -118,7 +127,7 @@ def ensure_database(bench, events: int) -> str:
     name = f"auditconsole_qbench_{_label(events)}"
     url = bench.admin_url.rsplit("/", 1)[0] + "/" + name
     marker = MARKER.format(events=events)
-    env = {**bench.env, "DATABASE_URL": url}
+    env = demo_env(bench, url)
 
     def manage(*args):
         subprocess.run([bench.python, "manage.py", *args], cwd=ROOT, env=env, check=True,
@@ -462,5 +471,14 @@ if __name__ == "__main__":
         measure(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     elif len(sys.argv) == 4 and sys.argv[1] == "ingest-cost":
         ingest_cost_child(Path(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "build":
+        # Build (or reuse) demo databases ahead of a run: `bench/query.py build 1000000 10000000`.
+        sys.path.insert(0, str(ROOT / "bench"))
+        import run as bench_run
+
+        builder = bench_run.Bench(bench_run.parse_args([]), os.environ.get("DATABASE_URL") or bench_run.DEFAULT_SERVER)
+        for size in sys.argv[2:]:
+            print(ensure_database(builder, int(size)))
     else:
-        sys.exit("usage: bench/run.py query   (this file is a module of bench/run.py)")
+        sys.exit("usage: bench/run.py query   (this file is a module of bench/run.py)\n"
+                 "       bench/query.py build EVENTS [EVENTS ...]   (build the demo databases ahead of a run)")

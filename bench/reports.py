@@ -71,7 +71,7 @@ def run(bench):
         wait_for_marker(bench, events)
         url = query.ensure_database(bench, events)
         label = query._label(events)
-        env = {**bench.env, "DATABASE_URL": url}
+        env = query.demo_env(bench, url)
         prepared = bench.out_dir / f"reports_prepare_{label}.json"
         bench.log(f"reports: preparing {events:,} events (compliance user, chain verification run)")
         subprocess.run([bench.python, str(Path(__file__)), "prepare", str(prepared)], cwd=ROOT, env=env, check=True)
