@@ -13,6 +13,7 @@ from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, 
 from django.http import Http404
 
 from apps.events.models import Event
+from apps.rbac.scoping import event_scope
 
 COUNT_CAP = 10_000
 # Matches at least this rare among all events are sorted rather than walked (see event_page).
@@ -66,22 +67,29 @@ def event_page(*, principal, limit: int = 50, cursor: str | None = None, before:
     module did not make. The total is counted up to COUNT_CAP (`total_is_exact` says if it
     stopped there).
     """
-    qs = Event.objects.visible_to(principal)
+    condition = event_scope(principal)
     if filters is not None:
-        qs = qs.filter(filters)
-    total, table_rows = _capped_count(qs)
+        condition &= filters
+    qs = Event.objects.filter(condition)
+    total, table_rows = _capped_count(condition)
     descending = order != "oldest"
-    # Few matches (the count stopped short of the cap, and they are rare in the table): sort
-    # them rather than walk an index in time order. PostgreSQL never estimates a LIKE or an OR
-    # of them below 0.01% of the table, so for a rare word or id it expects the newest-first
-    # walk of event_time_seq to meet 51 matches soon, and at 10M events walks the whole index
-    # instead (28 s measured for a pasted id). Ordering by an expression no index holds makes
-    # it fetch the matches through their own indexes and sort them: at most COUNT_CAP rows.
-    # When the matches are at least one row in WALK_SHARE, though, any walk meets a page of
-    # them within limit × WALK_SHARE rows, and the walk of the filter's own (column, time)
-    # index is far cheaper than fetching thousands of rows to sort (at 1M events, severity=high
-    # with 9,568 matches: 0.7 ms against 111 ms).
-    few = _sorts_matches(total, table_rows)
+    # Few matches (the count stopped short of the cap, and they are rare in the table) of a
+    # condition whose selectivity PostgreSQL cannot estimate (free text, patterns, metadata):
+    # sort them rather than walk an index in time order. PostgreSQL never estimates a LIKE or
+    # an OR of them below 0.01% of the table, so for a rare word or id it expects the
+    # newest-first walk of event_time_seq to meet 51 matches soon, and at 10M events walks the
+    # whole index instead (28 s measured for a pasted id). Ordering by an expression no index
+    # holds makes it fetch the matches through their own indexes and sort them: at most
+    # COUNT_CAP rows. When the matches are at least one row in WALK_SHARE, though, any walk
+    # meets a page of them within limit × WALK_SHARE rows, and the walk of the filter's own
+    # (column, time) index is far cheaper than fetching thousands of rows to sort (at 1M
+    # events, severity=high with 9,568 matches: 0.7 ms against 111 ms).
+    # Conditions on columns only (equalities, lists, ranges, prefixes: what the filters of the
+    # viewer and the API are made of) are estimated from the columns' statistics, so the
+    # planner is left to choose, and with the right estimate it walks the filter's own
+    # (column, time) index backwards and stops after a page: at 10M events, severity=high
+    # in the last 7 days (7,290 matches) read 51 rows instead of fetching 7,290 to sort them.
+    few = _sorts_matches(total, table_rows) and not _estimable(condition)
     ordering = _ordering(newest_first=descending, unindexed=few)
     reverse = _ordering(newest_first=not descending, unindexed=few)
 
@@ -144,26 +152,126 @@ def _sorts_matches(total: int, table_rows: float) -> bool:
     return total <= COUNT_CAP and total * WALK_SHARE < table_rows
 
 
-def _capped_count(qs) -> tuple[int, float]:
-    """(matches of `qs` counted up to COUNT_CAP + 1, the events table's rows as last estimated).
+def _capped_count(condition: Q) -> tuple[int, float]:
+    """(matches of `condition` counted up to COUNT_CAP + 1, the events table's rows as last estimated).
 
     The estimate is PostgreSQL's own (pg_class.reltuples, kept by ANALYZE and autovacuum), read
     in the same statement as the count so that it costs no round trip. Unknown (a table never
     analysed) counts as infinitely many, which keeps the safe choice of sorting few matches.
+
+    A condition that is an OR of column conditions (`actor` is id, name or email; `event_type`
+    is the action, the actions below it or the category) is first counted branch by branch.
+    Each branch alone is an index-only scan of its own index, while the OR is a BitmapOr whose
+    heap scan fetches every row it counts: at 10M events, `actor=<email>` fetched 10,001 rows
+    scattered over the table (460 ms) to say "10,000+". The union has at least as many matches
+    as its largest branch, so a branch over the cap answers "10,000+"; when one branch alone
+    has matches, the union is that branch. Only when two or more have some, and none reaches
+    the cap, is the OR itself counted.
     """
-    capped = qs.order_by().values("pk")[: COUNT_CAP + 1]
-    try:
-        sql, params = capped.query.sql_with_params()
-    except EmptyResultSet:  # a condition that matches nothing (an empty IN): no need to ask
-        return 0, float("inf")
+    split = _or_split(condition)
+    if split is not None:
+        rest, branches = split
+        counts, rows = _counts([rest & branch for branch in branches])
+        largest = max(counts)
+        if largest > COUNT_CAP or sum(1 for count in counts if count) <= 1:
+            return largest, rows
+        if _disjoint(branches):
+            return min(sum(counts), COUNT_CAP + 1), rows
+    (total,), rows = _counts([condition])
+    return total, rows
+
+
+def _counts(conditions: list[Q]) -> tuple[list[int], float]:
+    """Each condition's matches counted up to COUNT_CAP + 1, and the table's estimated rows, in one statement."""
+    parts, params = [], []
+    for condition in conditions:
+        capped = Event.objects.filter(condition).order_by().values("pk")[: COUNT_CAP + 1]
+        try:
+            sql, sql_params = capped.query.sql_with_params()
+        except EmptyResultSet:  # a condition that matches nothing (an empty IN): no need to ask
+            parts.append("0")
+            continue
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS capped)")
+        params.extend(sql_params)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT count(*) FROM ({sql}) AS capped), "
-            "(SELECT reltuples FROM pg_class WHERE oid = %s::regclass)",
+            f"SELECT {', '.join(parts)}, (SELECT reltuples FROM pg_class WHERE oid = %s::regclass)",
             (*params, Event._meta.db_table),
         )
-        total, rows = cursor.fetchone()
-    return total, (rows if rows and rows > 0 else float("inf"))
+        *counts, rows = cursor.fetchone()
+    return counts, (rows if rows and rows > 0 else float("inf"))
+
+
+# Lookups on a column whose selectivity PostgreSQL estimates from the column's statistics (or
+# an expression index's: UPPER(actor_id) for iexact), and that an index on the column serves.
+_ESTIMABLE_LOOKUPS = {"exact", "iexact", "in", "gt", "gte", "lt", "lte", "range", "isnull", "startswith"}
+# Array containment is estimated from the array's element statistics (tags @> ARRAY['x']).
+_ESTIMABLE_ARRAY_LOOKUPS = {"tags__contains"}
+
+
+def _estimable(condition) -> bool:
+    """Whether every leaf of `condition` is a plain column lookup PostgreSQL estimates well.
+
+    Free text (ILIKE over SearchText), regular expressions, contains and metadata lookups are
+    expressions or lookups outside this list: PostgreSQL guesses their selectivity.
+    """
+    if isinstance(condition, Q):
+        return all(_estimable(child) for child in condition.children)
+    if isinstance(condition, tuple) and len(condition) == 2 and isinstance(condition[0], str):
+        name = condition[0]
+        if name in _ESTIMABLE_ARRAY_LOOKUPS:
+            return True
+        column, _, lookup = name.partition("__")
+        return "__" not in lookup and (lookup or "exact") in _ESTIMABLE_LOOKUPS and column != "metadata"
+    return False
+
+
+def _or_split(condition: Q) -> tuple[Q, list[Q]] | None:
+    """`condition` as (rest, branches) where it means rest AND (branch₁ OR branch₂ ...); None if
+    it holds no such OR of column conditions (see _capped_count).
+
+    The OR with the most branches is taken; its branches must be _estimable (free text's OR is
+    left whole: its trigram branch fetches every row it counts either way).
+    """
+    conjuncts = list(_flattened(condition, Q.AND))
+    best = None
+    for index, part in enumerate(conjuncts):
+        if not (isinstance(part, Q) and part.connector == Q.OR and not part.negated):
+            continue
+        branches = list(_flattened(part, Q.OR))
+        if len(branches) < 2 or not all(_estimable(branch) for branch in branches):
+            continue
+        if best is None or len(branches) > len(best[1]):
+            best = (index, branches)
+    if best is None:
+        return None
+    index, branches = best
+    rest = Q(*(part for position, part in enumerate(conjuncts) if position != index))
+    return rest, [branch if isinstance(branch, Q) else Q(branch) for branch in branches]
+
+
+def _disjoint(branches: list[Q]) -> bool:
+    """Whether no event can match two of `branches`: each is one column equal to a value, the
+    same column for all, a different value each (`outcome=failure,denied`)."""
+    pairs = []
+    for branch in branches:
+        if len(branch.children) != 1 or branch.negated or not isinstance(branch.children[0], tuple):
+            return False
+        name, value = branch.children[0]
+        column = name.removesuffix("__exact")
+        if "__" in column or value is None or isinstance(value, (list, dict)):
+            return False
+        pairs.append((column, value))
+    return len({column for column, _ in pairs}) == 1 and len({value for _, value in pairs}) == len(pairs)
+
+
+def _flattened(condition, connector: str):
+    """The children of nested, non-negated Qs joined by `connector`, as one list."""
+    if isinstance(condition, Q) and not condition.negated and (condition.connector == connector or len(condition.children) == 1):
+        for child in condition.children:
+            yield from _flattened(child, connector)
+    else:
+        yield condition
 
 
 def _ordering(*, newest_first: bool, unindexed: bool) -> tuple:
