@@ -5,10 +5,16 @@ Where the numbers come from:
 - A user who sees every event (their scope is the whole log: superuser, or a role with
   events.view_all_events on no project and no time window) gets the panels from the rollups
   (apps.events.rollups), so a 30-day summary costs the same at 10M events as at 10k.
-- Anyone else (Regular User, Manager, project- or window-limited roles) gets the same panels
-  counted from the events table through `Event.objects.visible_to(user)`: their scope is what
-  the rollups cannot split, and it is small for own-events and team scopes (indexed by actor).
+- A user whose scope is "events whose actor is one of these people" and nothing else (Regular
+  User, Manager) gets them from the per-actor rollups (apps.events.actor_rollups), plus the
+  events those do not count yet (after ActorRollupState.seq, the worker's last catch-up)
+  counted from the events table through `Event.objects.visible_to(user)`.
+- Anyone else (project- or window-limited roles) gets the same panels counted from the events
+  table through `Event.objects.visible_to(user)`: their scope is what no rollup splits.
   Compliance and ingestion health, which describe the whole log, are shown only to the first.
+
+All of a dashboard's reads are one REPEATABLE READ snapshot, so a rollup and the events after
+its seq are read at the same moment and no event is counted twice or missed.
 
 Every count links to the viewer with a query (and a start_date equal to the window's first
 bucket) that gives the same number for the same user: the security signals are defined once
@@ -18,17 +24,20 @@ which is what ingest counts (tests/events/test_dashboard.py checks they agree).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 from urllib.parse import urlencode
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, TextField, Value
 from django.db.models.functions import Coalesce, Lower, NullIf, Trunc
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.events import rollups
+from apps.events.actor_rollups import ActorRollups, actor_keys
+from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.models import Checkpoint, Event, VerificationRun
 from apps.rbac.scoping import event_scope
 
@@ -119,6 +128,8 @@ class Dashboard:
     start: datetime
     now: datetime
     from_rollups: bool
+    # "rollups" (the whole log), "actor rollups" (and the events after them) or "events".
+    counted_from: str
     total: int
     series: list[tuple[datetime, int]]
     series_step: str
@@ -164,16 +175,37 @@ def _ranked(dimension: str, rows, start: datetime) -> list[Ranked]:
     ]
 
 
+@contextmanager
+def _snapshot():
+    """One REPEATABLE READ transaction for the block (unless a transaction is already open)."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None) -> Dashboard:
     """Every panel of the dashboard for `user` over the period (24h, 7d or 30d)."""
+    with _snapshot():
+        return _dashboard(user=user, period_key=period_key, now=now)
+
+
+def _dashboard(*, user, period_key: str, now: datetime | None) -> Dashboard:
     period = PERIODS.get(period_key) or PERIODS["24h"]
     now = now or timezone.now()
     start = window_start(period, now)
     everything = sees_everything(user)
-    counts = _RollupCounts(period, start) if everything else _ScopedCounts(user, period, start)
+    if everything:
+        counts = _RollupCounts(period, start)
+    else:
+        keys = actor_keys(event_scope(user))
+        counts = _ActorCounts(user, keys, period, start) if keys else _ScopedCounts(user, period, start)
     series = _fill(counts.series(), start, now, period.series)
     board = Dashboard(
-        period=period, start=start, now=now, from_rollups=everything,
+        period=period, start=start, now=now, from_rollups=everything, counted_from=counts.source,
         total=sum(count for _, count in series), series=series, series_step=period.series,
         categories=_ranked("category", counts.top("category", 12), start),
         actions=_ranked("action", counts.top("action", 10), start),
@@ -200,6 +232,8 @@ def _fill(counts: dict[datetime, int], start: datetime, now: datetime, step: str
 
 
 class _RollupCounts:
+    source = "rollups"
+
     def __init__(self, period: Period, start: datetime) -> None:
         self.period, self.start = period, start
 
@@ -220,102 +254,11 @@ class _RollupCounts:
 # rollups reads a row per value and bucket. The others have a few dozen values at most.
 _MANY_VALUES = ("actor", "resource")
 
-# How deep the threshold algorithm first reads each bucket's largest counts, and the depth past
-# which it gives up and sums every row as rollups.rollup_top does.
-_TOP_FIRST_DEPTH = 50
-_TOP_MAX_DEPTH = 3200
-# Past this many buckets holding counts, summing every row is simpler.
-_TOP_MAX_BUCKETS = 800
-
-# The buckets holding counts from `start` on, one index lookup each (a loose index scan).
-_BUCKETS = """
-WITH RECURSIVE bucket (bucket_start) AS (
-    SELECT min(bucket_start) FROM audit_rollup_bucket WHERE granularity = %s AND dimension = %s AND bucket_start >= %s
-    UNION ALL
-    SELECT (SELECT min(r.bucket_start) FROM audit_rollup_bucket AS r
-            WHERE r.granularity = %s AND r.dimension = %s AND r.bucket_start > bucket.bucket_start)
-    FROM bucket WHERE bucket.bucket_start IS NOT NULL
-)
-SELECT bucket_start FROM bucket WHERE bucket_start IS NOT NULL
-"""
-_BUCKET_TOPS = """
-SELECT b.bucket_start, t.value, t.count
-FROM unnest(%s::timestamptz[]) AS b(bucket_start)
-CROSS JOIN LATERAL (
-    SELECT value, count FROM audit_rollup_bucket
-    WHERE granularity = %s AND dimension = %s AND bucket_start = b.bucket_start
-    ORDER BY count DESC LIMIT %s
-) AS t
-"""
-
-# Each (bucket, candidate) pair is one lookup of the rollups' unique key.
-_CANDIDATE_TOTALS = """
-SELECT r.value, sum(r.count) AS n
-FROM unnest(%s::timestamptz[]) AS b(bucket_start)
-CROSS JOIN unnest(%s::text[]) AS c(value)
-JOIN audit_rollup_bucket AS r
-  ON r.granularity = %s AND r.dimension = %s AND r.bucket_start = b.bucket_start AND r.value = c.value
-GROUP BY r.value ORDER BY n DESC, r.value LIMIT %s
-"""
-
-
-def rollup_top_bounded(*, granularity: str, dimension: str, start: datetime, limit: int) -> list[tuple[str, int]]:
-    """The same answer as rollups.rollup_top (the `limit` values with the most events from
-    `start` on, most first, ties by value), without summing every value's buckets.
-
-    Some dimensions have nearly as many values as events (most resources appear in one event),
-    so summing a 30-day window reads a row per value and day: millions at 10M events. This is
-    the threshold algorithm (Fagin, Lotem and Naor, "Optimal aggregation algorithms for
-    middleware", 2001): read only the `depth` largest counts of each bucket. A value in none of
-    those lists has, in each bucket, at most the smallest count of that bucket's list (nothing
-    if the list holds all of the bucket), so in all at most the sum of those, `unseen_bound`.
-    The values seen that could still reach the top are summed exactly over every bucket; when
-    the `limit`-th of them is above `unseen_bound`, no unseen value can be in the top or tie
-    with it, and the answer is exact. Otherwise the lists are read deeper; past _TOP_MAX_DEPTH
-    (counts spread evenly over many values, where no bound prunes) every row is summed.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_BUCKETS, [granularity, dimension, start, granularity, dimension])
-        buckets = [bucket for (bucket,) in cursor.fetchall()]
-        if not buckets:
-            return []
-        depth = _TOP_FIRST_DEPTH
-        while depth <= _TOP_MAX_DEPTH and len(buckets) <= _TOP_MAX_BUCKETS:
-            cursor.execute(_BUCKET_TOPS, [buckets, granularity, dimension, depth])
-            lists: dict[datetime, list[tuple[str, int]]] = {}
-            for bucket, value, count in cursor.fetchall():
-                lists.setdefault(bucket, []).append((value, count))
-            # The most a value missing from a bucket's list can have in that bucket.
-            floor = {bucket: rows[-1][1] if len(rows) == depth else 0 for bucket, rows in lists.items()}
-            unseen_bound = sum(floor.values())
-            seen: dict[str, int] = {}          # a value's counts in the lists it is in
-            listed_floors: dict[str, int] = {}  # the floors of those lists
-            for bucket, rows in lists.items():
-                for value, count in rows:
-                    seen[value] = seen.get(value, 0) + count
-                    listed_floors[value] = listed_floors.get(value, 0) + floor[bucket]
-            if unseen_bound == 0:
-                # The lists hold every count of the window: the sums are exact, ranked as
-                # rollup_top ranks them (ties in the database's order of text).
-                cursor.execute("SELECT value, n FROM unnest(%s::text[], %s::bigint[]) AS t(value, n)"
-                               " ORDER BY n DESC, value LIMIT %s", [list(seen), list(seen.values()), limit])
-                return [(value, int(count)) for value, count in cursor.fetchall()]
-            # `limit` values surely reach the `limit`-th largest count seen; a value whose most
-            # (its counts seen, plus the floor of every list it is missing from) is below that
-            # is not in the top.
-            surely = sorted(seen.values(), reverse=True)[limit - 1] if len(seen) >= limit else 0
-            candidates = [value for value, count in seen.items()
-                          if count + unseen_bound - listed_floors[value] >= surely]
-            cursor.execute(_CANDIDATE_TOTALS, [buckets, candidates, granularity, dimension, limit])
-            top = [(value, int(count)) for value, count in cursor.fetchall()]
-            if len(top) == limit and top[-1][1] > unseen_bound:
-                return top
-            depth *= 4
-    return rollups.rollup_top(granularity=granularity, dimension=dimension, start=start, limit=limit)
-
-
 class _ScopedCounts:
-    """The same numbers from the events table, limited to what the user may see."""
+    """The same numbers from the events table, limited to what the user may see (and, with
+    `after`, to the events after that seq)."""
+
+    source = "events"
 
     _COLUMNS = {
         "category": F("category"), "action": F("action"), "outcome": F("outcome"), "severity": F("severity"),
@@ -323,16 +266,18 @@ class _ScopedCounts:
         "actor": Lower(Coalesce(NullIf(F("actor_email"), Value("")), F("actor_id"), output_field=TextField())),
     }
 
-    def __init__(self, user, period: Period, start: datetime) -> None:
+    def __init__(self, user, period: Period, start: datetime, *, after: int | None = None) -> None:
         self.user, self.period, self.start = user, period, start
         self.events = Event.objects.visible_to(user).filter(occurred_at__gte=start)
+        if after is not None:
+            self.events = self.events.filter(seq__gt=after)
 
     def series(self) -> dict[datetime, int]:
         rows = (self.events.order_by().annotate(bucket=Trunc("occurred_at", self.period.series, tzinfo=dt_timezone.utc))
                 .values("bucket").annotate(n=Count("seq")).values_list("bucket", "n"))
         return {bucket: n for bucket, n in rows}
 
-    def top(self, dimension: str, limit: int) -> list[tuple[str, int]]:
+    def top(self, dimension: str, limit: int | None) -> list[tuple[str, int]]:
         events = self.events.order_by()
         if dimension in ("resource", "actor"):
             events = events.exclude(**{"resource_id": ""} if dimension == "resource" else {})
@@ -349,6 +294,39 @@ class _ScopedCounts:
             aggregates[signal.key] = Count("seq", filter=condition if not errors else Q(pk__in=[]))
         found = self.events.order_by().aggregate(**aggregates)
         return [found[signal.key] for signal in SIGNALS]
+
+
+class _ActorCounts:
+    """The numbers of a scope that is "events whose actor is one of these people": the per-actor
+    rollups up to ActorRollupState.seq, plus the events after it from the events table."""
+
+    source = "actor rollups"
+
+    def __init__(self, user, keys: tuple[list[str], list[str]], period: Period, start: datetime) -> None:
+        self.period, self.start = period, start
+        self.rollups = ActorRollups(usernames=keys[0], emails=keys[1], since=rollups.floor_time(start, "day"))
+        rolled, head = rollups.actor_rollup_seq(), rollups.rollup_state()[1]
+        self.tail = _ScopedCounts(user, period, start, after=rolled) if head > rolled else None
+        self.window = _ScopedCounts(user, period, start)
+
+    def series(self) -> dict[datetime, int]:
+        counts = self.rollups.series(granularity=self.period.series, start=self.start)
+        for bucket, n in (self.tail.series() if self.tail else {}).items():
+            counts[bucket] = counts.get(bucket, 0) + n
+        return counts
+
+    def top(self, dimension: str, limit: int | None) -> list[tuple[str, int]]:
+        if dimension in rollups.ACTOR_DAY_ONLY and self.period.tops != "day":
+            return self.window.top(dimension, limit)   # one day of these actors' events
+        plus = self.tail.top(dimension, None) if self.tail else []
+        return self.rollups.top(granularity=self.period.tops, dimension=dimension, start=self.start,
+                                limit=limit, plus=plus)
+
+    def signal_counts(self) -> list[int]:
+        plus = zip((signal.key for signal in SIGNALS), self.tail.signal_counts()) if self.tail else []
+        found = dict(self.rollups.top(granularity=self.period.tops, dimension="signal", start=self.start,
+                                      limit=None, plus=plus))
+        return [found.get(signal.key, 0) for signal in SIGNALS]
 
 
 # --- compliance and ingestion ----------------------------------------------------------------

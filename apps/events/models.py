@@ -361,6 +361,52 @@ class RollupState(models.Model):
         return f"rollups up to #{self.seq}"
 
 
+class ActorRollupBucket(models.Model):
+    """Events per time bucket and dimension value for one actor, for the dashboards of users
+    who see only some actors' events (a Regular User's own events, a Manager's team).
+
+    The visibility rule (apps.rbac.scoping) matches an event to a person by UPPER(actor_id) and
+    by UPPER(actor_email), either one, so the rows are keyed by both: a user's events are the
+    rows whose `actor_id` is UPPER(their username) or whose `actor_email` is UPPER(their
+    email), each event counted once under its one pair. Counted by the worker from the events
+    table (apps.events.rollups.actor_rollups_catch_up), not at ingest: the dashboard adds the
+    events after ActorRollupState.seq from the events table, so its numbers stay exact.
+    """
+
+    bucket_start = models.DateTimeField()
+    granularity = models.TextField(choices=RollupBucket.Granularity.choices)
+    actor_id = models.TextField()      # UPPER(audit_event.actor_id)
+    actor_email = models.TextField()   # UPPER(audit_event.actor_email)
+    dimension = models.TextField()
+    value = models.TextField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "audit_rollup_actor"
+        constraints = [
+            # The upsert's conflict target, and the dashboard's read: one range per actor.
+            models.UniqueConstraint(fields=["granularity", "dimension", "actor_id", "actor_email", "bucket_start", "value"],
+                                    name="rollup_actor_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id}/{self.actor_email} {self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.dimension}={self.value}: {self.count}"
+
+
+class ActorRollupState(models.Model):
+    """The seq up to which ActorRollupBucket counts events (written with the buckets)."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "audit_rollup_actor_state"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="rollup_actor_state_single_row")]
+
+    def __str__(self) -> str:
+        return f"actor rollups up to #{self.seq}"
+
+
 class VerificationRun(models.Model):
     """One run of chain verification (verify_chain, the periodic worker task): its range and result.
 

@@ -21,6 +21,10 @@ health), signal (the dashboard's security signals, apps.events.dashboard.SIGNALS
 Each is an SQL expression over the stored columns (DIMENSIONS); the signals are their own
 queries of the query language compiled to SQL, so a signal's count is by construction the
 number of events the viewer shows for its link.
+
+Per actor (audit_rollup_actor, below): the same counts for a few dimensions, split by the
+actor's UPPER(actor_id) and UPPER(actor_email), for the dashboards of users who see only some
+actors' events. Those are counted by the catch-up alone, not at ingest.
 """
 from __future__ import annotations
 
@@ -185,8 +189,16 @@ def rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) -> int:
 
     Each chunk is its own transaction holding the state row's lock, never the chain head's,
     so ingest keeps going meanwhile (an append waits for the chunk only at its rollup step).
-    Returns the number of events counted.
+    Returns the number of events counted. Then counts the per-actor rollups up to the head too
+    (actor_rollups_catch_up, the same `chunk` and `limit`): the worker's periodic catch-up and
+    seed_demo's follower keep both current with this one call.
     """
+    done = _catch_up(chunk=chunk, limit=limit)
+    actor_rollups_catch_up(chunk=chunk, limit=limit)
+    return done
+
+
+def _catch_up(*, chunk: int, limit: int | None) -> int:
     done = 0
     while limit is None or done < limit:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -211,6 +223,90 @@ def rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) -> int:
         if found < size:
             return done
     return done
+
+
+# --- per actor ---------------------------------------------------------------------------------
+#
+# A user who sees only some actors' events (own events, a team's) cannot use the counts above.
+# audit_rollup_actor holds the same counts split by who the actor is, keyed the way the
+# visibility rule matches a person: UPPER(actor_id) and UPPER(actor_email). They are counted by
+# the worker's catch-up, in large chunks, never at ingest: under the chain-head lock they would
+# add some 160 rows a batch of 500 events (one per actor and value) and one per resource, more
+# than the counts above cost. The dashboard adds the events after ActorRollupState.seq from the
+# events table (apps.events.dashboard), so what it shows is exact however far behind they are.
+
+# The dashboard's panels for a limited scope. Resources only per day: they are nearly one per
+# event, and the 24-hour view counts its resources from the events table (a day of one actor).
+ACTOR_DIMENSIONS = ("all", "category", "action", "outcome", "actor", "resource")
+ACTOR_DAY_ONLY = ("resource",)
+
+
+def _actor_counting_sql(after: int, last: int) -> tuple[str, list]:
+    """(bucket_start, granularity, actor_id, actor_email, dimension, value, count) of the events
+    with after < seq <= last that name an actor, and its parameters."""
+    signals, params = _signals()
+    dimensions = _unnest([*ACTOR_DIMENSIONS, *["signal"] * len(signals)],
+                         [*(DIMENSIONS[name] for name in ACTOR_DIMENSIONS), *signals])
+    day_only = ", ".join(repr(name) for name in ACTOR_DAY_ONLY)
+    sql = (
+        "WITH per_hour AS ("
+        "SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, upper(actor_id) AS actor_id,"
+        " upper(actor_email) AS actor_email, d.dimension, d.value, count(*) AS n"
+        f" FROM audit_event CROSS JOIN LATERAL {dimensions} AS d (dimension, value)"
+        f" WHERE audit_event.seq > {int(after)} AND audit_event.seq <= {int(last)}"
+        " AND (actor_id <> '' OR actor_email <> '') AND d.value IS NOT NULL GROUP BY 1, 2, 3, 4, 5) "
+        f"SELECT hour, 'hour', actor_id, actor_email, dimension, value, n FROM per_hour WHERE dimension NOT IN ({day_only}) "
+        "UNION ALL SELECT date_trunc('day', hour, 'UTC'), 'day', actor_id, actor_email, dimension, value, sum(n)::bigint"
+        " FROM per_hour GROUP BY 1, 3, 4, 5, 6"
+    )
+    return sql, params
+
+
+def actor_rollups_catch_up(*, chunk: int = 50_000, limit: int | None = None) -> int:
+    """Count the stored events the per-actor rollups do not count yet (after
+    ActorRollupState.seq), a chunk per transaction; the number of events counted.
+
+    The rows are written sorted by their key, so one actor's rows of a chunk lie together and
+    the dashboard reads a few pages for them rather than a row on every page.
+    """
+    done = 0
+    while limit is None or done < limit:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO audit_rollup_actor_state (id, seq) VALUES (1, 0) ON CONFLICT DO NOTHING")
+            cursor.execute("SELECT seq FROM audit_rollup_actor_state WHERE id = 1 FOR UPDATE")
+            start = cursor.fetchone()[0]
+            size = chunk if limit is None else min(chunk, limit - done)
+            cursor.execute(
+                "SELECT count(*), max(seq) FROM (SELECT seq FROM audit_event WHERE seq > %s ORDER BY seq LIMIT %s) AS s",
+                [start, size],
+            )
+            found, last = cursor.fetchone()
+            if not found:
+                return done
+            counting, params = _actor_counting_sql(start, last)
+            if last - start > _LARGE_RANGE:
+                cursor.execute("SET LOCAL work_mem = '128MB'")
+            cursor.execute(
+                f"WITH counts AS ({counting}) "
+                "INSERT INTO audit_rollup_actor (bucket_start, granularity, actor_id, actor_email, dimension, value, count) "
+                "SELECT * FROM counts ORDER BY 2, 5, 3, 4, 1, 6 "
+                "ON CONFLICT (granularity, dimension, actor_id, actor_email, bucket_start, value) "
+                "DO UPDATE SET count = audit_rollup_actor.count + EXCLUDED.count",
+                params,
+            )
+            cursor.execute("UPDATE audit_rollup_actor_state SET seq = %s WHERE id = 1", [last])
+            done += found
+        if found < size:
+            return done
+    return done
+
+
+def actor_rollup_seq() -> int:
+    """The seq up to which the per-actor rollups count events."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq FROM audit_rollup_actor_state WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def rollup_state() -> tuple[int, int]:

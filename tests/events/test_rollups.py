@@ -7,14 +7,15 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models import Count
-from django.db.models.functions import Trunc
+from django.db.models.functions import Trunc, Upper
 from django.utils import timezone
 
 from apps.events.chain import chain_append
 from apps.events.dashboard import signals_of
 from apps.events.ingest import event_ingest
-from apps.events.models import Event, RollupBucket
-from apps.events.rollups import rollup_state, rollups_catch_up
+from apps.events.models import ActorRollupBucket, Event, RollupBucket
+from apps.events.rollups import (ACTOR_DAY_ONLY, ACTOR_DIMENSIONS, actor_rollup_seq, actor_rollups_catch_up,
+                                 rollup_state, rollups_catch_up)
 from apps.events.schema import normalize_event
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +157,41 @@ def test_a_load_that_leaves_the_rollups_behind_is_counted_once_by_the_catch_up()
         for granularity in ("hour", "day"):
             assert rollup_totals(granularity, dimension) == table_totals(granularity, key), (granularity, dimension)
     assert rollup_totals("minute", "all") == table_totals("minute", DIMENSIONS["all"], since=now - timedelta(hours=2))
+
+
+def actor_rollup_totals(granularity: str) -> Counter:
+    totals = Counter()
+    for row in ActorRollupBucket.objects.filter(granularity=granularity):
+        totals[(row.actor_id, row.actor_email, row.bucket_start, row.dimension, row.value)] += row.count
+    return totals
+
+
+def actor_table_totals(granularity: str, dimensions) -> Counter:
+    """Per (UPPER(actor_id), UPPER(actor_email)) as PostgreSQL upper-cases them, bucket and value."""
+    totals = Counter()
+    events = Event.objects.exclude(actor_id="", actor_email="").annotate(
+        upper_id=Upper("actor_id"), upper_email=Upper("actor_email"), b=Trunc("occurred_at", granularity))
+    for event in events:
+        for dimension in dimensions:
+            for value in DIMENSIONS[dimension](event):
+                totals[(event.upper_id, event.upper_email, event.b, dimension, value)] += 1
+    return totals
+
+
+def test_per_actor_rollups_agree_with_counts_from_the_events_table_keyed_as_the_visibility_rule_matches():
+    now = timezone.now()
+    events = known_events(now)
+    events[20]["actor"] = {"type": "user", "id": "ACTOR6", "email": "actor6@EXAMPLE.com"}   # same person, other case
+    events[21]["actor"] = {"type": "user", "id": "", "email": "Nobody@Example.com"}
+    event_ingest(events[:70])
+    assert rollups_catch_up(chunk=16) == 0          # ingest counted the global rollups itself
+    assert actor_rollup_seq() == 70                 # the catch-up counted the per-actor ones
+    event_ingest(events[70:])
+    assert actor_rollup_seq() == 70                 # ingest does not count them
+    assert actor_rollups_catch_up(chunk=30) == 50
+    small = [name for name in ACTOR_DIMENSIONS if name not in ACTOR_DAY_ONLY] + ["signal"]
+    assert actor_rollup_totals("hour") == actor_table_totals("hour", small)
+    assert actor_rollup_totals("day") == actor_table_totals("day", [*small, *ACTOR_DAY_ONLY])
+    keys = {(actor_id, email) for actor_id, email, *_ in actor_rollup_totals("day")}
+    assert ("ACTOR6", "ACTOR6@EXAMPLE.COM") in keys and ("", "NOBODY@EXAMPLE.COM") in keys
+    assert ("", "") not in keys
