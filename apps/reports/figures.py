@@ -2,17 +2,25 @@
 
 A report is a list of *items* (a section, or one piece of evidence of a control), each a query
 in the query language. All items of a report are counted in ONE pass over the period's events
-(`items_figures`): every item becomes a boolean column of the scan, and one GROUP BY GROUPING
-SETS gives, per item, the count, the counts per day (or hour), per outcome and per severity,
-the top actors, actions and resources, and how many distinct actors and resources there are.
-Memory stays bounded whatever the period: rows never reach Python, only the ranked groups do.
+(`items_figures`): only the events some item counts are read, each item becomes a boolean
+column, and they are grouped once by (day or hour, actor, action, outcome, severity), a few
+rows per day, from which the per-day, per-actor, per-action, per-outcome and per-severity
+figures are summed; resources, which can be millions, are grouped once more and only how many
+each item touches and each item's top ones come back. Memory stays bounded whatever the
+period: rows never reach Python, only the ranked groups do.
+
+An item that counts every event (the summary's `time = all`) would force every event of the
+period through that grouping. When the report's events are the whole period (its requester
+sees every event and no filter applies), such items are counted instead from the dashboard's
+rollups and the events table's indexes (apps.reports.whole_period), which give the same
+figures for a fraction of the cost.
 
 Every read starts from `Event.objects.visible_to(principal)`: a report shows what the person
 (or token) who asked for it may see, and nothing else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -26,9 +34,6 @@ TOP = 10
 REPORT_WORK_MEM = "256MB"
 OUTCOMES = ("success", "failure", "denied", "error", "unknown")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-# Dimensions ranked per item; the position is the bit GROUPING() gives when the column is
-# *not* grouped (the first listed is the highest bit).
-_DIMENSIONS = ("bucket", "actor", "action", "outcome", "severity", "resource")
 
 
 # "type:id" of the resource an event acted on; NULL when it names none.
@@ -57,112 +62,179 @@ def period_events(*, principal, start: datetime, end: datetime, query: str = "",
     return qs
 
 
+def sees_every_event(principal) -> bool:
+    """Whether `principal` may see every event (its scope is no condition at all)."""
+    from apps.rbac.scoping import event_scope
+
+    return not event_scope(principal)
+
+
 def subject_q(subject: str) -> Q:
     """One person: by actor id, email or name, as the viewer's `actor:` does, exactly."""
     value = subject.strip()
     return Q(actor_id__iexact=value) | Q(actor_email__iexact=value) | Q(actor_name__iexact=value)
 
 
-def items_figures(events, items: list[Item], *, start: datetime, end: datetime, top: int = TOP) -> dict[str, dict]:
-    """Figures for every item over `events`, in one scan. Keys of the result are the items' keys."""
+def items_figures(events, items: list[Item], *, start: datetime, end: datetime, top: int = TOP,
+                  whole_period: bool = False) -> dict[str, dict]:
+    """Figures for every item over `events`. Keys of the result are the items' keys.
+
+    `whole_period`: `events` are every event of [start, end), unfiltered (the requester sees
+    every event, and the report has no query and no subject). The items that count every
+    event are then taken from the rollups and indexes (apps.reports.whole_period); the caller
+    must not say so otherwise, or those items would count events the requester may not see.
+    """
     if not items:
         return {}
     step = step_of(start, end)
     compiled = [parse_query(item.query, now=end) for item in items]
-    # Scan only the events some item can count; an item that matches everything (an empty Q,
-    # e.g. the summary's `time = all`) means every event is scanned. (`Q() | q` is just `q`.)
+    everything = [item for item, q in zip(items, compiled) if not q]
+    scanned = [(item, q) for item, q in zip(items, compiled) if q or not whole_period]
+    tallies: dict[str, Tally] = {}
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:
+            # Several statements count the figures: read them all from one snapshot, so that
+            # they agree with each other even while events are being appended. (Inside a
+            # transaction a caller began, its isolation level stands.)
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # Give the grouping's hash tables room, so that the groups of a long period stay in
+        # memory instead of spilling to disk.
+        cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        # JIT-compiling these wide statements costs more than it saves (8-15 s measured at 1M).
+        cursor.execute("SET LOCAL jit = off")
+        if whole_period and everything:
+            from apps.reports.whole_period import whole_period_tally
+
+            tally = whole_period_tally(cursor, events, start=start, end=end, step=step, top=top)
+            for item in everything:
+                tallies[item.key] = tally
+        if scanned:
+            counted = scan_tallies(cursor, events, [q for _, q in scanned], step=step, top=top)
+            for (item, _), tally in zip(scanned, counted):
+                tallies[item.key] = tally
+    return {item.key: tally_figures(tallies[item.key], start=start, end=end, step=step, top=top)
+            for item in items}
+
+
+@dataclass
+class Tally:
+    """What the grouping gives for one item: its events, counted per bucket (day or hour),
+    actor, action, outcome and severity (key → count, zero counts left out); how many
+    resources it touches and its top ones, largest first (ties by key in the database's order)."""
+
+    events: int = 0
+    bucket: dict[str, int] = field(default_factory=dict)
+    actor: dict[str, int] = field(default_factory=dict)
+    action: dict[str, int] = field(default_factory=dict)
+    outcome: dict[str, int] = field(default_factory=dict)
+    severity: dict[str, int] = field(default_factory=dict)
+    resources: int = 0
+    top_resources: list[tuple[str, int]] = field(default_factory=list)
+
+    def add(self, other: "Tally") -> None:
+        """Add the counts of `other`, events none of this tally's counted (bucket, actor, action,
+        outcome and severity only: resources are not additive)."""
+        self.events += other.events
+        for name in ("bucket", "actor", "action", "outcome", "severity"):
+            mine = getattr(self, name)
+            for key, count in getattr(other, name).items():
+                mine[key] = mine.get(key, 0) + count
+
+
+def scan_tallies(cursor, events, conditions: list[Q], *, step: str, top: int = TOP) -> list[Tally]:
+    """One tally per condition (an empty Q counts every event), counted in one pass over `events`.
+
+    The events some condition counts are read once, with a boolean per condition, into `s`.
+    They are grouped by (bucket, actor, action, outcome, severity) with a count per condition:
+    that cube is small (a few rows per day and actor) and every per-dimension figure is a sum
+    over it, so each event is hashed once rather than once per dimension (GROUPING SETS over
+    the events did that, and cannot run in parallel). Resources are grouped apart; of them
+    only the number each condition touches and each condition's top ones come back.
+    """
+    # Read only the events some condition counts; a condition that counts everything (an
+    # empty Q) means every event is read. (`Q() | q` is just `q`.)
     prefilter = Q()
-    if all(compiled):
-        for q in compiled:
+    if all(conditions):
+        for q in conditions:
             prefilter |= q
     flags = {f"i{n}": ExpressionWrapper(q if q else Q(pk__isnull=False), output_field=BooleanField())
-             for n, q in enumerate(compiled)}
+             for n, q in enumerate(conditions)}
     inner = events.filter(prefilter).order_by().annotate(
         _resource=_RESOURCE, **flags,
     ).values("occurred_at", "actor_id", "action", "outcome", "severity", "_resource", *flags)
     inner_sql, params = inner.query.sql_with_params()
 
-    n_items = len(items)
-    counts = ", ".join(f"count(*) FILTER (WHERE s.i{n}) AS c{n}" for n in range(n_items))
+    n_items = len(conditions)
+    flag_columns = ", ".join(f"x.i{n}" for n in range(n_items))
+    counts = ", ".join(f"count(*) FILTER (WHERE i{n}) AS c{n}" for n in range(n_items))
+    sums = ", ".join(f"coalesce(sum(c{n}), 0)::bigint" for n in range(n_items))
     columns = ", ".join(f"c{n}" for n in range(n_items))
-    full = (1 << len(_DIMENSIONS)) - 1
-    bit = {name: 1 << (len(_DIMENSIONS) - 1 - i) for i, name in enumerate(_DIMENSIONS)}
-    group_of = {full ^ bit[name]: name for name in _DIMENSIONS}
-    resource_g = full ^ bit["resource"]
-    # Every group but the resources' comes back whole (days, actors, actions, outcomes and
-    # severities are few); of the resources, which can be millions, only how many each item
-    # touches (one row, g = -1) and each item's top ones (a top-N scan each, not a sort).
-    distinct = ", ".join(f"count(*) FILTER (WHERE c{n} > 0)" for n in range(n_items))
+    touched = ", ".join(f"count(*) FILTER (WHERE c{n} > 0)" for n in range(n_items))
     tops = "".join(
-        f" UNION ALL (SELECT g, k, {columns} FROM agg WHERE g = {resource_g} AND k <> '' AND c{n} > 0"
-        f" ORDER BY c{n} DESC, k LIMIT {int(top)})"
+        f" UNION ALL (SELECT 'top:{n}', k, {columns} FROM res WHERE c{n} > 0 ORDER BY c{n} DESC, k LIMIT {int(top)})"
         for n in range(n_items)
     )
     sql = f"""
-        WITH s AS ({inner_sql}),
-        agg AS MATERIALIZED (
-            SELECT GROUPING(b, s.actor_id, s.action, s.outcome, s.severity, s._resource) AS g,
-                   COALESCE(to_char(b, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), s.actor_id, s.action, s.outcome, s.severity,
-                            s._resource, '') AS k,
-                   {counts}
-            FROM s, LATERAL (SELECT date_trunc(%s, s.occurred_at AT TIME ZONE 'UTC') AS b) AS t
-            GROUP BY GROUPING SETS ((), (b), (s.actor_id), (s.action), (s.outcome), (s.severity), (s._resource))
+        WITH s AS MATERIALIZED (
+            SELECT date_trunc(%s, x.occurred_at AT TIME ZONE 'UTC') AS b, x.actor_id, x.action, x.outcome,
+                   x.severity, x._resource, {flag_columns}
+            FROM ({inner_sql}) AS x
+        ),
+        cube AS (
+            SELECT b, actor_id, action, outcome, severity, {counts} FROM s GROUP BY 1, 2, 3, 4, 5
+        ),
+        res AS MATERIALIZED (
+            SELECT _resource AS k, {counts} FROM s WHERE _resource IS NOT NULL GROUP BY 1
         )
-        SELECT g, k, {columns} FROM agg WHERE g <> {resource_g}
-        UNION ALL SELECT -1, '', {distinct} FROM agg WHERE g = {resource_g} AND k <> ''
+        SELECT CASE WHEN GROUPING(b) = 0 THEN 'bucket' WHEN GROUPING(actor_id) = 0 THEN 'actor'
+                    WHEN GROUPING(action) = 0 THEN 'action' WHEN GROUPING(outcome) = 0 THEN 'outcome'
+                    WHEN GROUPING(severity) = 0 THEN 'severity' ELSE 'events' END,
+               COALESCE(to_char(b, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), actor_id, action, outcome, severity, ''),
+               {sums}
+        FROM cube GROUP BY GROUPING SETS ((), (b), (actor_id), (action), (outcome), (severity))
+        UNION ALL SELECT 'resources', '', {touched} FROM res
         {tops}
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One statement does all the grouping: give its hash tables room, so that the groups of
-        # a long period stay in memory instead of spilling to disk.
-        cursor.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
-        # JIT-compiling this wide statement costs more than it saves (8-15 s measured at 1M).
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, [*params, step])
-        rows = cursor.fetchall()
+    cursor.execute(sql, [step, *params])
+    tallies = [Tally() for _ in range(n_items)]
+    for row in cursor.fetchall():
+        name, key, values = row[0], row[1], row[2:]
+        if name.startswith("top:"):
+            # One item's top resources (a list of its own: the ranked rows carry every item's counts).
+            n = int(name[4:])
+            tallies[n].top_resources.append((key, values[n]))
+            continue
+        for tally, count in zip(tallies, values):
+            if name == "events":
+                tally.events = count
+            elif name == "resources":
+                tally.resources = count
+            elif count:
+                getattr(tally, name)[key] = count
+    return tallies
 
-    by_group: dict[str, list] = {name: [] for name in _DIMENSIONS}
-    totals, resources_touched, resource_rows = None, None, {}
-    for row in rows:
-        g, k = row[0], row[1]
-        if g == full:
-            totals = row
-        elif g == -1:
-            resources_touched = row
-        elif g == resource_g:
-            resource_rows[k] = row
-        else:
-            by_group[group_of[g]].append(row)
-    by_group["resource"] = list(resource_rows.values())
 
-    result = {}
-    for n, item in enumerate(items):
-        col = 2 + n
-        figures = {
-            "events": totals[col] if totals else 0, "unique_actors": 0,
-            "resources_affected": resources_touched[col] if resources_touched else 0, "actions": 0,
-            "by_outcome": {o: 0 for o in OUTCOMES}, "by_severity": {s: 0 for s in SEVERITIES},
-            "series": {}, "top_actors": [], "top_actions": [], "top_resources": [], "step": step,
-        }
-        for row in by_group["bucket"]:
-            if row[col]:
-                figures["series"][row[1]] = row[col]
-        for row in by_group["outcome"]:
-            key = row[1] or "unknown"
-            figures["by_outcome"][key] = figures["by_outcome"].get(key, 0) + row[col]
-        for row in by_group["severity"]:
-            figures["by_severity"][row[1]] = figures["by_severity"].get(row[1], 0) + row[col]
-        for name, total_key in (("actor", "unique_actors"), ("action", "actions"), ("resource", None)):
-            present = [(row[1], row[col]) for row in by_group[name] if row[col] and row[1]]
-            if total_key:
-                figures[total_key] = len(present)
-            present.sort(key=lambda pair: (-pair[1], pair[0]))
-            figures[f"top_{name}s"] = present[:top]
-        for name in ("actors", "actions", "resources"):
-            figures[f"top_{name}"].sort(key=lambda pair: (-pair[1], pair[0]))
-        figures["series"] = series_filled(figures["series"], start=start, end=end, step=step)
-        result[item.key] = figures
-    return result
+def tally_figures(tally: Tally, *, start: datetime, end: datetime, step: str, top: int = TOP) -> dict:
+    """An item's figures, as reports show and store them, from its tally."""
+    figures = {
+        "events": tally.events, "unique_actors": 0, "resources_affected": tally.resources, "actions": 0,
+        "by_outcome": {o: 0 for o in OUTCOMES}, "by_severity": {s: 0 for s in SEVERITIES},
+        "series": [], "top_actors": [], "top_actions": [], "top_resources": [], "step": step,
+    }
+    for key, count in tally.outcome.items():
+        key = key or "unknown"
+        figures["by_outcome"][key] = figures["by_outcome"].get(key, 0) + count
+    for key, count in tally.severity.items():
+        figures["by_severity"][key] = figures["by_severity"].get(key, 0) + count
+    for name, total_key in (("actor", "unique_actors"), ("action", "actions")):
+        present = [(key, count) for key, count in getattr(tally, name).items() if count and key]
+        figures[total_key] = len(present)
+        present.sort(key=lambda pair: (-pair[1], pair[0]))
+        figures[f"top_{name}s"] = present[:top]
+    figures["top_resources"] = sorted(tally.top_resources, key=lambda pair: (-pair[1], pair[0]))[:top]
+    figures["series"] = series_filled(tally.bucket, start=start, end=end, step=step)
+    return figures
 
 
 def series_filled(counts: dict[str, int], *, start: datetime, end: datetime, step: str) -> list[tuple[str, int]]:
@@ -178,12 +250,25 @@ def series_filled(counts: dict[str, int], *, start: datetime, end: datetime, ste
     return out
 
 
-NOTABLE = Q(severity__in=("high", "critical")) | Q(outcome__in=("failure", "denied", "error"))
+NOTABLE_SEVERITIES = ("high", "critical")
+NOTABLE_OUTCOMES = ("failure", "denied", "error")
+NOTABLE = Q(severity__in=NOTABLE_SEVERITIES) | Q(outcome__in=NOTABLE_OUTCOMES)
+
+
+def has_notable(figures: dict) -> bool:
+    """Whether an item counts any NOTABLE event, from its figures: some are, exactly when some
+    of its events have a notable severity or some have a notable outcome."""
+    return (any(figures["by_severity"].get(s) for s in NOTABLE_SEVERITIES)
+            or any(figures["by_outcome"].get(o) for o in NOTABLE_OUTCOMES))
 
 
 def notable_events(events, query: str, *, end: datetime, limit: int, notable_only: bool = True) -> list[Event]:
     """The newest events of an item that an auditor would look at first (high severity or not a
-    success); all of the item's newest events when none of them is notable."""
+    success); all of the item's newest events when none of them is notable.
+
+    Pass notable_only=False when the item is known to have no notable event (`has_notable`):
+    looking for one walks the whole period backwards before giving up (seconds per item at 1M).
+    """
     qs = events.filter(parse_query(query, now=end)).order_by("-occurred_at", "-seq")
     if notable_only:
         picked = list(qs.filter(NOTABLE)[:limit])

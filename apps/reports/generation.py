@@ -207,8 +207,11 @@ def report_figures(report: Report, *, progress=lambda percent, stage: None) -> d
             for n, evidence in enumerate(control["evidence"]):
                 items.append(fig.Item(f"evidence:{control['ref']}:{n}", evidence["query"]))
 
+    # The report's events are the whole period's: its summary may be read from the rollups.
+    whole_period = (fig.sees_every_event(principal) and not report.query.strip()
+                    and not (report.report_type == ReportType.USER_ACTIVITY and report.subject.strip()))
     progress(5, STAGES[0][1])
-    counted = fig.items_figures(events, items, start=start, end=end)
+    counted = fig.items_figures(events, items, start=start, end=end, whole_period=whole_period)
     progress(55, STAGES[1][1])
     verification = period_verification(events)
     progress(65, STAGES[2][1])
@@ -221,7 +224,8 @@ def report_figures(report: Report, *, progress=lambda percent, stage: None) -> d
         rows = []
         if figures["events"]:
             rows = [_event_row(e, with_changes=with_changes)
-                    for e in fig.notable_events(events, query, end=end, limit=rows_max, notable_only=notable)]
+                    for e in fig.notable_events(events, query, end=end, limit=rows_max,
+                                                notable_only=notable and fig.has_notable(figures))]
         actor_ids.update(k for k, _ in figures["top_actors"])
         return {"query": query, "viewer_query": _combined(base_query, query),
                 "viewer_url": _viewer_url(_combined(base_query, query), start, end),
