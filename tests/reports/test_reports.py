@@ -413,3 +413,19 @@ def test_a_weekly_schedule_runs_next_monday_at_six_and_covers_the_previous_week(
     from apps.reports.schedules import period_of
     start, end = period_of(schedule, at=datetime(2026, 11, 23, 6, tzinfo=dt_timezone.utc))
     assert (start, end) == (datetime(2026, 11, 16, tzinfo=dt_timezone.utc), datetime(2026, 11, 23, tzinfo=dt_timezone.utc))
+
+
+def test_the_pdf_chart_draws_one_column_per_busy_bucket_and_its_scale_over_them():
+    from apps.reports.render import chart
+
+    series = [("2025-03-01T00:00:00Z", 4), ("2025-03-02T00:00:00Z", 0), ("2025-03-03T00:00:00Z", 8),
+              ("2025-03-04T00:00:00Z", 2)]
+    svg = str(chart(series, step="day", label="Week"))
+    assert svg.count("<path ") == 1 and "<rect x" not in svg
+    path = svg.split('<path d="', 1)[1].split('"', 1)[0]
+    assert path.count("M") == 3  # the empty day has no column
+    heights = [108 - float(segment.split()[1].split("h")[0]) for segment in path.split("M")[1:]]
+    assert heights == [54.0, 108.0, 27.0]  # 4, 8 and 2 events on a scale of 8
+    # The scale's labels (4 and 8) come after the columns, so no column is drawn over them.
+    assert svg.index(">4</text>") > svg.index("<path ") and svg.index(">8</text>") > svg.index("<path ")
+    assert "Week: 14 events, at most 8 per day" in svg
