@@ -16,7 +16,7 @@ a rule that changes later) is not recognised, and the dashboard counts from the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone as dt_timezone
 
 from django.db import connection
 from django.db.models import Q
@@ -96,3 +96,35 @@ class ActorRollups:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return [(value, int(count)) for value, count in cursor.fetchall()]
+
+
+def tail_counts(events, *, series: str) -> dict[str, list[tuple]]:
+    """What the per-actor rollups would hold for `events` (a queryset: the visible events after
+    their seq): for each dimension, [(value, count)], and under "series", [(bucket, count)] by
+    `series` ("hour" or "day").
+
+    One statement over those events, with the rollups' own expressions for each dimension
+    (apps.events.rollups.DIMENSIONS and the signals' SQL), so that adding these to the rollups
+    gives what the rollups will hold once they count them. Seven queries, one per panel, would
+    each read every event after the seq again: with a minute of ingest behind (160,000 events),
+    that was seconds.
+    """
+    from apps.events import rollups
+
+    signals, params = rollups._signals()
+    names = [*rollups.ACTOR_DIMENSIONS, *["signal"] * len(signals), "series"]
+    bucket = f"to_char(date_trunc('{'day' if series == 'day' else 'hour'}', occurred_at, 'UTC'), 'YYYY-MM-DD HH24')"
+    expressions = [*(rollups.DIMENSIONS[name] for name in rollups.ACTOR_DIMENSIONS), *signals, bucket]
+    seqs, seq_params = events.order_by().values("seq").query.sql_with_params()
+    sql = (f"WITH tail AS MATERIALIZED ({seqs}) "
+           "SELECT d.dimension, d.value, count(*) FROM audit_event"
+           f" CROSS JOIN LATERAL {rollups._unnest(names, expressions)} AS d (dimension, value)"
+           " WHERE audit_event.seq IN (SELECT seq FROM tail) AND d.value IS NOT NULL GROUP BY 1, 2")
+    found: dict[str, list[tuple]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*seq_params, *params])
+        for dimension, value, count in cursor.fetchall():
+            if dimension == "series":
+                value = datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=dt_timezone.utc)
+            found.setdefault(dimension, []).append((value, count))
+    return found

@@ -36,7 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.events import rollups
-from apps.events.actor_rollups import ActorRollups, actor_keys
+from apps.events.actor_rollups import ActorRollups, actor_keys, tail_counts
 from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.models import Checkpoint, Event, VerificationRun
 from apps.rbac.scoping import event_scope
@@ -255,8 +255,7 @@ class _RollupCounts:
 _MANY_VALUES = ("actor", "resource")
 
 class _ScopedCounts:
-    """The same numbers from the events table, limited to what the user may see (and, with
-    `after`, to the events after that seq)."""
+    """The same numbers from the events table, limited to what the user may see."""
 
     source = "events"
 
@@ -266,11 +265,9 @@ class _ScopedCounts:
         "actor": Lower(Coalesce(NullIf(F("actor_email"), Value("")), F("actor_id"), output_field=TextField())),
     }
 
-    def __init__(self, user, period: Period, start: datetime, *, after: int | None = None) -> None:
+    def __init__(self, user, period: Period, start: datetime) -> None:
         self.user, self.period, self.start = user, period, start
         self.events = Event.objects.visible_to(user).filter(occurred_at__gte=start)
-        if after is not None:
-            self.events = self.events.filter(seq__gt=after)
 
     def series(self) -> dict[datetime, int]:
         rows = (self.events.order_by().annotate(bucket=Trunc("occurred_at", self.period.series, tzinfo=dt_timezone.utc))
@@ -306,26 +303,27 @@ class _ActorCounts:
         self.period, self.start = period, start
         self.rollups = ActorRollups(usernames=keys[0], emails=keys[1], since=rollups.floor_time(start, "day"))
         rolled, head = rollups.actor_rollup_seq(), rollups.rollup_state()[1]
-        self.tail = _ScopedCounts(user, period, start, after=rolled) if head > rolled else None
+        self.tail: dict[str, list[tuple]] = {}
+        if head > rolled:
+            after = Event.objects.visible_to(user).filter(occurred_at__gte=start, seq__gt=rolled)
+            self.tail = tail_counts(after, series=period.series)
         self.window = _ScopedCounts(user, period, start)
 
     def series(self) -> dict[datetime, int]:
         counts = self.rollups.series(granularity=self.period.series, start=self.start)
-        for bucket, n in (self.tail.series() if self.tail else {}).items():
+        for bucket, n in self.tail.get("series", []):
             counts[bucket] = counts.get(bucket, 0) + n
         return counts
 
     def top(self, dimension: str, limit: int | None) -> list[tuple[str, int]]:
         if dimension in rollups.ACTOR_DAY_ONLY and self.period.tops != "day":
             return self.window.top(dimension, limit)   # one day of these actors' events
-        plus = self.tail.top(dimension, None) if self.tail else []
         return self.rollups.top(granularity=self.period.tops, dimension=dimension, start=self.start,
-                                limit=limit, plus=plus)
+                                limit=limit, plus=self.tail.get(dimension, []))
 
     def signal_counts(self) -> list[int]:
-        plus = zip((signal.key for signal in SIGNALS), self.tail.signal_counts()) if self.tail else []
         found = dict(self.rollups.top(granularity=self.period.tops, dimension="signal", start=self.start,
-                                      limit=None, plus=plus))
+                                      limit=None, plus=self.tail.get("signal", [])))
         return [found.get(signal.key, 0) for signal in SIGNALS]
 
 

@@ -193,12 +193,13 @@ def rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) -> int:
     (actor_rollups_catch_up, the same `chunk` and `limit`): the worker's periodic catch-up and
     seed_demo's follower keep both current with this one call.
     """
-    done = _catch_up(chunk=chunk, limit=limit)
+    done = global_rollups_catch_up(chunk=chunk, limit=limit)
     actor_rollups_catch_up(chunk=chunk, limit=limit)
     return done
 
 
-def _catch_up(*, chunk: int, limit: int | None) -> int:
+def global_rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) -> int:
+    """rollups_catch_up without the per-actor rollups: the events counted."""
     done = 0
     while limit is None or done < limit:
         with transaction.atomic(), connection.cursor() as cursor:
