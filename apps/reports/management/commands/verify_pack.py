@@ -9,7 +9,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.reports.packs import PackUnusable, key_fingerprint, load_key, pack_verify
+from apps.reports.pack_verify import PackUnusable, load_key, pack_verify
+from apps.reports.packs import key_fingerprint
 
 
 class Command(BaseCommand):
