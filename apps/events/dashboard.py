@@ -37,8 +37,8 @@ from django.utils import timezone
 
 from apps.events import rollups
 from apps.events.actor_rollups import ActorRollups, actor_keys, tail_counts
-from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.models import Checkpoint, Event, VerificationRun
+from apps.events.rollup_tops import rollup_top_bounded
 from apps.rbac.scoping import event_scope
 
 
