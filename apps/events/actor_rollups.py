@@ -115,14 +115,16 @@ def tail_counts(events, *, series: str) -> dict[str, list[tuple]]:
     names = [*rollups.ACTOR_DIMENSIONS, *["signal"] * len(signals), "series"]
     bucket = f"to_char(date_trunc('{'day' if series == 'day' else 'hour'}', occurred_at, 'UTC'), 'YYYY-MM-DD HH24')"
     expressions = [*(rollups.DIMENSIONS[name] for name in rollups.ACTOR_DIMENSIONS), *signals, bucket]
-    seqs, seq_params = events.order_by().values("seq").query.sql_with_params()
-    sql = (f"WITH tail AS MATERIALIZED ({seqs}) "
-           "SELECT d.dimension, d.value, count(*) FROM audit_event"
+    query = events.query
+    if len(query.alias_map) != 1:
+        raise ValueError("tail_counts: the condition must read audit_event alone")
+    condition, condition_params = query.get_compiler(connection=connection).compile(query.where)
+    sql = ("SELECT d.dimension, d.value, count(*) FROM audit_event"
            f" CROSS JOIN LATERAL {rollups._unnest(names, expressions)} AS d (dimension, value)"
-           " WHERE audit_event.seq IN (SELECT seq FROM tail) AND d.value IS NOT NULL GROUP BY 1, 2")
+           f" WHERE ({condition}) AND d.value IS NOT NULL GROUP BY 1, 2")
     found: dict[str, list[tuple]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*seq_params, *params])
+        cursor.execute(sql, [*params, *condition_params])
         for dimension, value, count in cursor.fetchall():
             if dimension == "series":
                 value = datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=dt_timezone.utc)
