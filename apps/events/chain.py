@@ -340,54 +340,60 @@ class Verification:
 
 _FETCH = 5000
 
-# Verification reads every field already in its hashed spelling where PostgreSQL can give it in
-# C at little cost: timestamps as UTC with six fractional digits, addresses as PostgreSQL prints
-# them (a stored value carrying a netmask keeps it and so fails to match) and, with seq, status
-# code and tags, already as JSON. The other fields are text, which Python JSON-encodes (C's
-# string encoder, one call per field) into a template holding the keys in RFC 8785's order;
-# changes and metadata are stored jsonb text, which Python canonicalises. No datetime, address
-# or dict objects are built per row. A NULL in a text column (the schema forbids it) cannot be
-# encoded and is reported as such.
+# Verification has PostgreSQL write the canonical JSON of every column but changes and metadata,
+# in C, as three stretches of text around those two: RFC 8785 sorts the content's keys, and the
+# keys are always the same, so the stretches are fixed key text joined with each value in its
+# hashed spelling. to_json(text) escapes exactly as RFC 8785 (and Python's encoder) do: `"`, `\`,
+# \b \f \n \r \t, other control characters as \u00xx in lower case, nothing else. Timestamps
+# come as UTC with six fractional digits and `Z`, addresses as PostgreSQL prints them (a stored
+# value carrying a netmask keeps it and so fails to match), seq, status code and tags as JSON.
+# Python is left with changes and metadata, stored jsonb text whose keys PostgreSQL orders its
+# own way, which it canonicalises; it builds no datetime, address or dict per row, and psycopg
+# builds 8 values a row rather than 33. A NULL in a text column (the schema forbids it) makes
+# its stretch NULL, which cannot be joined and is reported as fields that cannot be serialised.
 _TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-_AS_TEXT = {
-    "occurred_at": f"to_char(occurred_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}')",
-    "received_at": f"to_char(received_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}')",
-}
 _AS_JSON = {
     "seq": "seq::text",
+    "occurred_at": f"'\"' || to_char(occurred_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}') || '\"'",
+    "received_at": f"'\"' || to_char(received_at AT TIME ZONE 'UTC', '{_TIME_FORMAT}') || '\"'",
     "ip_address": "CASE WHEN ip_address IS NULL THEN 'null' ELSE '\"' || CASE WHEN masklen(ip_address) = "
                   "CASE family(ip_address) WHEN 4 THEN 32 ELSE 128 END THEN host(ip_address) "
                   "ELSE text(ip_address) END || '\"' END",
     "status_code": "coalesce(status_code::text, 'null')",
     "tags": "to_json(coalesce(tags, '{}'))::text",
-    "changes": "changes::text",
-    "metadata": "metadata::text",
 }
-_VERIFY_TEXT = tuple(name for name in _SORTED_FIELDS if name not in _AS_JSON)
-_VERIFY_JSON = tuple(_AS_JSON)
-# The content with the keys in order; the values are the text fields' encodings, then the
-# JSON ones (str.format picks them by index, so they need not come in key order).
-_VERIFY_VALUES = (*_VERIFY_TEXT, *_VERIFY_JSON)
-_VERIFY_CONTENT = "{{" + ",".join(f'"{name}":{{{_VERIFY_VALUES.index(name)}}}' for name in _SORTED_FIELDS) + "}}"
+# Canonicalised in Python, from the stored jsonb text.
+_IN_PYTHON = ("changes", "metadata")
+
+
+def _verify_stretches() -> list[str]:
+    """SQL for the canonical text between (and around) the fields canonicalised in Python."""
+    stretches, parts, opening = [], [], "{"
+    for name in _SORTED_FIELDS:
+        key = "'" + opening + f'"{name}":' + "'"
+        opening = ","
+        if name in _IN_PYTHON:
+            stretches.append(" || ".join([*parts, key]))
+            parts = []
+            continue
+        parts += [key, _AS_JSON.get(name, f"to_json({name})::text")]
+    stretches.append(" || ".join([*parts, "'}'"]))
+    return stretches
+
+
+_STRETCHES = _verify_stretches()
+assert len(_STRETCHES) == 3 and _SORTED_FIELDS.index("changes") < _SORTED_FIELDS.index("metadata")
 _VERIFY_SELECT = (
-    "SELECT seq, " + ", ".join([_AS_TEXT.get(name, name) for name in _VERIFY_TEXT] + list(_AS_JSON.values()))
-    + ", prev_hash, hash FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY audit_event.seq"
+    f"SELECT seq, {_STRETCHES[0]}, changes::text, {_STRETCHES[1]}, metadata::text, {_STRETCHES[2]}, prev_hash, hash"
+    " FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY audit_event.seq"
 )
-# Positions in a row of _VERIFY_SELECT (the first column is seq, as a number).
-_TEXT_END = 1 + len(_VERIFY_TEXT)
-_CHANGES_COLUMN = _TEXT_END + _VERIFY_JSON.index("changes")
-_METADATA_COLUMN = _TEXT_END + _VERIFY_JSON.index("metadata")
-assert _VERIFY_JSON[-2:] == ("changes", "metadata")
 
 
 def _hashed_content(row) -> bytes:
     """The canonical bytes of an event read with _VERIFY_SELECT."""
-    values = [_encode_text(value) for value in row[1:_TEXT_END]]
-    values += row[_TEXT_END:_CHANGES_COLUMN]
-    changes = row[_CHANGES_COLUMN]
-    values.append("null" if changes is None else canonical_stored(changes))
-    values.append(canonical_stored(row[_METADATA_COLUMN]))
-    return _VERIFY_CONTENT.format(*values).encode("utf-8")
+    changes = row[2]
+    return "".join((row[1], "null" if changes is None else canonical_stored(changes), row[3],
+                    canonical_stored(row[4]), row[5])).encode("utf-8")
 
 
 # Verifying in several processes pays from about this many events per process on (a child
