@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 
@@ -68,14 +67,19 @@ def snake(key: str) -> str:
     """camelCase or PascalCase → snake_case (`eventId` → `event_id`, `ipAddress` → `ip_address`)."""
     if not isinstance(key, str):
         return key
-    return _snake(key)
+    name = _SNAKE.get(key)
+    if name is None:
+        if len(_SNAKE) >= _CACHED_KEYS:
+            _SNAKE.clear()
+        name = _SNAKE[key] = _CAMEL.sub(lambda m: "_" + (m.group(1) or m.group(2)), key).lower().replace("-", "_")
+    return name
 
 
-# Event keys repeat from one event to the next, so their spellings are worth remembering; the
-# bound keeps a stream of unique keys from growing the cache without limit.
-@lru_cache(maxsize=4096)
-def _snake(key: str) -> str:
-    return _CAMEL.sub(lambda m: "_" + (m.group(1) or m.group(2)), key).lower().replace("-", "_")
+# Event keys repeat from one event to the next, so their spellings (and whether they are
+# sensitive) are worth remembering, in plain dicts: a lookup in one costs a fraction of a call
+# through lru_cache. The bound keeps a stream of unique keys from growing them without limit.
+_CACHED_KEYS = 4096
+_SNAKE: dict[str, str] = {}
 
 
 @dataclass
@@ -114,14 +118,14 @@ def _check_chars(text: str, field: str) -> None:
         raise FieldError(field, "contains an unpaired surrogate (invalid Unicode)") from None
 
 
-def _json_value(value, field: str, depth: int = 0, sensitive: tuple[str, ...] | None = None):
+def _json_value(value, field: str, depth: int = 0, sensitive: "_Sensitivity | None" = None):
     """Check and redact a free-form JSON value (metadata, changes, kept keys).
 
-    `sensitive` is settings.AUDIT_REDACT_KEYS as a tuple, read once per event by the caller
-    (reading a setting costs more than the rest of a key's check).
+    `sensitive` is _sensitivity(), looked up once per event by the caller (reading a setting
+    costs more than the rest of a key's check).
     """
     if sensitive is None:
-        sensitive = tuple(settings.AUDIT_REDACT_KEYS)
+        sensitive = _sensitivity()
     if depth > MAX_DEPTH:
         raise FieldError(field, f"is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
@@ -131,7 +135,7 @@ def _json_value(value, field: str, depth: int = 0, sensitive: tuple[str, ...] | 
                 key = str(key)
             if "\x00" in key or not key.isascii():
                 _check_chars(key, f"{field}.{key}")
-            if item is not None and _is_sensitive(key, sensitive):
+            if item is not None and sensitive[key]:
                 out[key] = REDACTED
             elif type(item) is str and depth < MAX_DEPTH and "\x00" not in item and item.isascii():
                 # The commonest leaf, checked here rather than by a call of its own.
@@ -158,13 +162,45 @@ def _json_value(value, field: str, depth: int = 0, sensitive: tuple[str, ...] | 
 
 
 def is_sensitive(key: str) -> bool:
-    return _is_sensitive(key, tuple(settings.AUDIT_REDACT_KEYS))
+    return _sensitivity()[key]
 
 
-@lru_cache(maxsize=4096)
 def _is_sensitive(key: str, sensitive_keys: tuple[str, ...]) -> bool:
     name = snake(key)
     return any(name == sensitive or name.endswith("_" + sensitive) for sensitive in sensitive_keys)
+
+
+class _Sensitivity(dict):
+    """key → whether it is sensitive under one list of redaction keys, filled as keys are seen."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def __missing__(self, key: str) -> bool:
+        if len(self) >= _CACHED_KEYS:
+            self.clear()
+        flag = self[key] = _is_sensitive(key, self.keys)
+        return flag
+
+
+_SENSITIVITY: dict[tuple[str, ...], _Sensitivity] = {}
+
+
+def _sensitivity() -> _Sensitivity:
+    """The key cache for settings.AUDIT_REDACT_KEYS as they are now (tests change them)."""
+    keys = tuple(settings.AUDIT_REDACT_KEYS)
+    found = _SENSITIVITY.get(keys)
+    if found is None:
+        if len(_SENSITIVITY) >= 16:
+            _SENSITIVITY.clear()
+        found = _SENSITIVITY[keys] = _Sensitivity(keys)
+    return found
+
+
+_NANOSECONDS = re.compile(r"(\.\d{6})\d+")
 
 
 def _timestamp(value, field: str) -> datetime:
@@ -182,7 +218,7 @@ def _timestamp(value, field: str) -> datetime:
         raise FieldError(field, "must be an ISO 8601 timestamp")
     text = value.strip()
     # Nanosecond precision (GCP) is cut to the microseconds PostgreSQL keeps.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    text = _NANOSECONDS.sub(r"\1", text)
     try:
         parsed = parse_datetime(text)
     except ValueError:
@@ -247,7 +283,7 @@ class _Event:
         self.fields: dict = {}
         self.metadata: dict = {}
         # The redaction keys, read once for the event.
-        self.sensitive = tuple(settings.AUDIT_REDACT_KEYS)
+        self.sensitive = _sensitivity()
 
     def set(self, name: str, value) -> None:
         if value not in (None, "", []) and not self.fields.get(name):
@@ -262,7 +298,7 @@ class _Event:
         """
         for part in path:
             _check_chars(part, ".".join(path))
-        if value is not None and _is_sensitive(path[-1], self.sensitive):
+        if value is not None and self.sensitive[path[-1]]:
             value = REDACTED
         target = self.metadata
         for part in path[:-1]:
@@ -283,8 +319,9 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
     out = _Event()
     body = {}
     original = {}
+    spelt = _SNAKE.get
     for key, value in raw.items():
-        name = snake(key)
+        name = spelt(key) or snake(key)
         body[name] = value
         original[name] = key
 
@@ -357,20 +394,16 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
     _take_resource(body, out)
     _take_request(body, out)
 
-    for column, names in (
-        ("auth_method", ("auth_method", "authentication_method")),
-        ("ip_address", ("ip_address", "ip", "source_ip", "source_ip_address", "client_ip", "remote_addr")),
-        ("user_agent", ("user_agent",)),
-        ("session_id", ("session_id",)),
-        ("project", ("project", "project_id")),
-        ("region", ("region",)),
-        ("trace_id", ("trace_id", "correlation_id")),
-        ("request_id", ("request_id",)),
-        ("description", ("description", "message", "summary")),
-    ):
-        value, name = _pick(body, *names)
-        if value is not None:
-            out.set(column, value)
+    fields = out.fields
+    for column, names in _TOP_LEVEL_COLUMNS:
+        # _pick and out.set, inline: the first of the names present is taken (and removed),
+        # even if null, and fills the column unless it is empty or the column is already set.
+        for name in names:
+            if name in body:
+                value = body.pop(name)
+                if value is not None and value != "" and value != [] and not fields.get(column):
+                    fields[column] = value
+                break
 
     category, _ = _pick(body, "category")
     tags, _ = _pick(body, "tags")
@@ -404,27 +437,58 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
     return _finish(fields)
 
 
+# Columns an event may give at its top level, each under any of these names (the first wins).
+_TOP_LEVEL_COLUMNS = (
+    ("auth_method", ("auth_method", "authentication_method")),
+    ("ip_address", ("ip_address", "ip", "source_ip", "source_ip_address", "client_ip", "remote_addr")),
+    ("user_agent", ("user_agent",)),
+    ("session_id", ("session_id",)),
+    ("project", ("project", "project_id")),
+    ("region", ("region",)),
+    ("trace_id", ("trace_id", "correlation_id")),
+    ("request_id", ("request_id",)),
+    ("description", ("description", "message", "summary")),
+)
+
+
+# The columns a nested actor object gives, each under any of these names (the first wins).
+_ACTOR_COLUMNS = (
+    ("actor_type", ("type", "actor_type", "kind")),
+    ("actor_id", ("id", "user_id", "actor_id", "uid", "username")),
+    ("actor_name", ("name", "display_name", "username", "alternate_id")),
+    ("actor_email", ("email", "email_address", "principal_email")),
+    ("ip_address", ("ip_address", "ip", "source_ip")),
+    ("user_agent", ("user_agent",)),
+    ("session_id", ("session_id",)),
+    ("auth_method", ("auth_method", "authentication_method")),
+)
+# The same for a nested resource object.
+_RESOURCE_COLUMNS = (
+    ("resource_type", ("type", "resource_type", "kind")),
+    ("resource_id", ("id", "resource_id", "arn", "uid")),
+    ("resource_name", ("name", "resource_name", "display_name")),
+    ("region", ("region", "location")),
+    ("project", ("project", "project_id")),
+)
+
+
 def _take_actor(body: dict, out: _Event) -> None:
     actor, _ = _pick(body, "actor", "user_identity", "principal")
     if isinstance(actor, dict):
         nested = {}
         originals = {}
+        spelt = _SNAKE.get
         for key, value in actor.items():
-            nested[snake(key)] = value
-            originals[snake(key)] = key
-        for column, names in (
-            ("actor_type", ("type", "actor_type", "kind")),
-            ("actor_id", ("id", "user_id", "actor_id", "uid", "username")),
-            ("actor_name", ("name", "display_name", "username", "alternate_id")),
-            ("actor_email", ("email", "email_address", "principal_email")),
-            ("ip_address", ("ip_address", "ip", "source_ip")),
-            ("user_agent", ("user_agent",)),
-            ("session_id", ("session_id",)),
-            ("auth_method", ("auth_method", "authentication_method")),
-        ):
-            value, _ = _pick(nested, *names)
-            if value is not None:
-                out.set(column, value)
+            name = spelt(key) or snake(key)
+            nested[name] = value
+            originals[name] = key
+        for column, names in _ACTOR_COLUMNS:
+            for name in names:  # _pick, inline
+                if name in nested:
+                    value = nested.pop(name)
+                    if value is not None:
+                        out.set(column, value)
+                    break
         for key, value in nested.items():
             out.keep(("actor", originals[key]), _json_value(value, f"actor.{originals[key]}", 0, out.sensitive))
     elif actor is not None:
@@ -450,19 +514,18 @@ def _take_resource(body: dict, out: _Event) -> None:
     if isinstance(resource, dict):
         nested = {}
         originals = {}
+        spelt = _SNAKE.get
         for key, value in resource.items():
-            nested[snake(key)] = value
-            originals[snake(key)] = key
-        for column, names in (
-            ("resource_type", ("type", "resource_type", "kind")),
-            ("resource_id", ("id", "resource_id", "arn", "uid")),
-            ("resource_name", ("name", "resource_name", "display_name")),
-            ("region", ("region", "location")),
-            ("project", ("project", "project_id")),
-        ):
-            value, _ = _pick(nested, *names)
-            if value is not None:
-                out.set(column, value)
+            name = spelt(key) or snake(key)
+            nested[name] = value
+            originals[name] = key
+        for column, names in _RESOURCE_COLUMNS:
+            for name in names:  # _pick, inline
+                if name in nested:
+                    value = nested.pop(name)
+                    if value is not None:
+                        out.set(column, value)
+                    break
         for key, value in nested.items():
             out.keep(("resource", originals[key]), _json_value(value, f"resource.{originals[key]}", 0, out.sensitive))
     elif resource is not None:
@@ -549,8 +612,13 @@ def _finish(fields: dict) -> dict:
         "session_id", "resource_type", "resource_id", "resource_name", "project", "region",
         "request_method", "request_path", "trace_id", "request_id",
     )
+    get = fields.get
     for column in text_columns:
-        fields[column] = _text(fields.get(column), column).strip()
+        value = get(column)
+        if type(value) is str and value.isascii() and "\x00" not in value and len(value) <= MAX_SHORT_TEXT:
+            fields[column] = value.strip()  # _text's commonest case, without the call
+        else:
+            fields[column] = _text(value, column).strip()
     fields["description"] = _text(fields.get("description"), "description", MAX_TEXT)
     fields["auth_method"] = fields["auth_method"].lower()
     fields["actor_type"] = fields["actor_type"].lower()
