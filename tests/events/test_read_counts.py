@@ -34,6 +34,13 @@ EVENTS = [
     event("lee-failed", "storage.bucket.delete", ago(days=2), status="failed", severity="high", actor={"id": "lee"}),
     event("authentication-itself", "authentication", ago(days=3), actor={"id": "svc"}),
     event("old-high", "compute.servers.create", ago(days=20), severity="high", actor={"id": "svc"}),
+    # A pasted path is looked up by its id-like parts, then compared whole, ignoring case.
+    event("path-whole", "storage.object.create", ago(days=1), actor={"id": "svc"},
+          description="uploaded bkt_4f3a9c21d7/assets/img/2025-12/77aa31b9c2.webp to the bucket"),
+    event("path-upper-case", "storage.object.read", ago(days=4), actor={"id": "svc"},
+          description="read BKT_4F3A9C21D7/ASSETS/IMG/2025-12/77AA31B9C2.WEBP"),
+    event("path-parts-apart", "storage.object.read", ago(days=5), actor={"id": "svc"},
+          description="bkt_4f3a9c21d7/assets/img/2025-11/77aa31b9c2.webp and 2025-12 are not the same path"),
 ]
 
 # Each filter and the events that match it, worked out by hand from EVENTS.
@@ -49,6 +56,8 @@ MATCHES = [
     ({"severity": "high"}, {"kim-by-id-and-name", "lee-failed", "old-high"}),
     ({"severity": "high", "start_date": ago(days=7)}, {"kim-by-id-and-name", "lee-failed"}),
     ({"actor": "kim", "status": "failed,denied"}, {"kim-by-id", "kim-by-id-and-name"}),
+    ({"q": "bkt_4f3a9c21d7/assets/img/2025-12/77aa31b9c2.webp"}, {"path-whole", "path-upper-case"}),
+    ({"q": '"bkt_4f3a9c21d7/assets" OR 77aa31b9c2'}, {"path-whole", "path-upper-case", "path-parts-apart"}),
     ({"q": "kim OR lee"}, {"kim-by-id", "kim-by-name", "kim-by-id-and-name", "kim-by-email", "lee-login",
                            "lee-denied", "lee-failed"}),
 ]
