@@ -11,11 +11,13 @@ from datetime import datetime, timezone as dt_timezone
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from apps.events.chain import chain_append
 from apps.events.ingest import event_ingest
-from apps.events.models import Event
+from apps.events.models import Event, RollupState
 from apps.events.query import parse_query
 from apps.events.schema import normalize_event
 from apps.rbac.models import Role
@@ -182,3 +184,32 @@ def test_a_whole_period_report_by_someone_who_sees_everything_reads_its_summary_
         events = fig.period_events(principal=officer, start=start, end=end)
         assert figures["summary"]["figures"] == fig.items_figures(
             events, [fig.Item("summary", "time = all")], start=start, end=end)["summary"]
+
+
+def test_rollups_that_count_nothing_yet_leave_every_figure_to_the_events(officer):
+    start, end = PERIODS["five whole days"]
+    event_ingest(_log(80, prefix="h"))
+    RollupState.objects.update(seq=0)
+    whole, counted, sql = _figures_both_ways(officer, start, end)
+    assert "audit_rollup_bucket" not in sql
+    assert whole == counted
+    assert whole["events"] == 80
+
+
+def test_the_forms_preview_shows_the_whole_periods_figures_as_the_report_counts_them(officer):
+    event_ingest(_log(100, prefix="p"))
+    client = Client()
+    client.force_login(officer, backend="apps.rbac.backends.RoleBackend")
+    params = {"report_type": "compliance_audit", "framework": "soc2_type2", "period": "custom",
+              "start": "2025-03-01", "end": "2025-03-05", "format": "pdf"}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("reports:preview"), params)
+    assert response.status_code == 200
+    assert "audit_rollup_bucket" in " ".join(q["sql"] for q in queries.captured_queries)
+    label, summary = response.context["rows"][0]
+    start, end = response.context["start"], response.context["end"]
+    assert label == "All events in scope"
+    assert summary["events"] == _independent(start, end)["events"] > 0
+    with transaction.atomic():
+        events = fig.period_events(principal=officer, start=start, end=end)
+        assert summary == fig.items_figures(events, [fig.Item("s", "time = all")], start=start, end=end, top=3)["s"]
