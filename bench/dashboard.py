@@ -61,17 +61,36 @@ def render(results) -> str:
 
 
 NOTES = """\
-How fresh the numbers are: the rollups of the whole log are maintained at ingest, in chain_append's \
-transaction, so the analyst's dashboard is as fresh as the log (an event is counted when it commits). \
-The per-actor rollups are counted by the worker's catch-up (rollups_catch_up, every minute), not at \
-ingest, so they are up to about a minute behind the log; the dashboard counts the events after their \
-seq from the events table in the same snapshot, so what a Regular User or Manager sees is exact and \
-current too, and only its cost grows with the lag.
+How fresh the numbers are. The rollups of the whole log are maintained at ingest, in chain_append's \
+transaction: the analyst's dashboard is as fresh as the log (an event is counted when it commits). \
+The per-actor rollups (audit_rollup_actor, for Regular Users and Managers) are counted only by the \
+worker's catch-up (rollups_catch_up, every minute) and by seed_demo's follower, never at ingest, so \
+they are up to about a minute of ingest behind the log. The dashboard adds the events after their \
+seq, counted from the events table in the same REPEATABLE READ snapshot, so a Regular User's or \
+Manager's numbers are exact and current as well; only their cost grows with the lag. The rows \
+"160,000 events behind" time that case: the per-actor rollups set back by a minute of the API's \
+measured ingest rate (2,638 events/s), in a transaction rolled back afterwards. Users whose scope is \
+limited to projects or a time window are counted from the events table (no rollup splits them).
+
+Why the per-actor rollups are not counted at ingest: a batch of 500 demo events holds some 160 \
+(actor, value) pairs and 480 (actor, resource) pairs, more rows than the whole-log rollups' upsert \
+writes under the chain-head lock. At 10M events they are 6.7M rows, 2.2 GB with their key (the \
+whole-log rollups: 2.9 GB; the events table: 19 GB); filling them from scratch took the time in the \
+table, and the worker's first catch-up after the deploy does the same.
 
 The analyst's top actors and resources come from each bucket's largest counts (the threshold \
 algorithm, apps.events.rollup_tops) rather than from summing a rollup row per value and bucket: \
 resources have nearly one value per event. The index of the day resource rows ordered by count \
-(events 0010) makes a day's largest counts an index range instead of a read of the whole day."""
+(events 0010, 315 MB at 10M events) makes a day's largest counts 50 index entries instead of a read \
+of the whole day (about 110,000 rows at 10M), which was most of the 7d and 30d time before \
+(932 and 3,450 ms p50 on 2026-11-22). Its cost to ingest: `count` becomes an indexed column, so a \
+rollup update can no longer be HOT, but without the index only about 4% of them were (pg_stat_user_tables), and the new day \
+resource rows get one more index entry. Measured by `bench/dashboard.py index-cost` (20,000 demo \
+events appended by chain_append in batches of 500 on a fresh database, with and without the index, \
+three times each in turns, 2026-12-03 08:45-08:56 UTC, load average about 2.5; best of three): the \
+rollup step took 15.4 ms a batch without the index and 15.7 ms with it, the whole chain_append \
+84.9 and 85.5 ms, a difference (0.7%) within the spread of the turns (85-98 ms)."""
+
 
 
 def measure(out: Path) -> None:
@@ -191,6 +210,68 @@ def _set_back(events: int) -> None:
         cursor.execute("UPDATE audit_rollup_actor_state SET seq = %s WHERE id = 1", [head - events])
 
 
+def index_cost(events: int = 20_000, turns: int = 3) -> None:
+    """What the count-ordered index of events 0010 costs chain_append: `events` demo events in
+    batches of 500 on a scratch database (auditconsole_dashboard_scratch), with and without it."""
+    import django
+
+    os.environ["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/auditconsole_dashboard_scratch"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditconsole.settings")
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    import psycopg
+    from django.db import connection, connections
+
+    from apps.events import chain
+    from apps.events.demo import seed as demo_seed_module
+
+    admin = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    apply, append = chain.rollups_apply, demo_seed_module.chain_append
+    for turn in range(turns):
+        for variant in ("without", "with"):
+            connections.close_all()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute("DROP DATABASE IF EXISTS auditconsole_dashboard_scratch WITH (FORCE)")
+                conn.execute("CREATE DATABASE auditconsole_dashboard_scratch")
+            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True)
+            if variant == "without":
+                with connection.cursor() as cursor:
+                    cursor.execute("DROP INDEX rollup_bucket_day_resource_by_count")
+            spent = {"apply": 0.0, "append": 0.0, "events": 0}
+
+            def timed_apply(cursor, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return apply(cursor, **kwargs)
+                finally:
+                    spent["apply"] += time.perf_counter() - started
+
+            def timed_append(batch, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return append(batch, **kwargs)
+                finally:
+                    spent["append"] += time.perf_counter() - started
+                    spent["events"] += len(batch)
+
+            chain.rollups_apply, demo_seed_module.chain_append = timed_apply, timed_append
+            try:
+                demo_seed_module.demo_seed(events=events, days=30, seed=11, batch_size=500, bulk=False)
+            finally:
+                chain.rollups_apply, demo_seed_module.chain_append = apply, append
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'audit_rollup_bucket'")
+                updates, hot = cursor.fetchone()
+            per_batch = 500 * 1000 / spent["events"]
+            print(f"{variant} the index, turn {turn + 1}: rollup step {spent['apply'] * per_batch:.1f} ms a batch, "
+                  f"chain_append {spent['append'] * per_batch:.1f} ms; {hot} of {updates} rollup updates HOT", flush=True)
+    connections.close_all()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS auditconsole_dashboard_scratch WITH (FORCE)")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "measure":
         measure(Path(sys.argv[2]))
+    elif sys.argv[1] == "index-cost":
+        index_cost(*(int(arg) for arg in sys.argv[2:4]))
