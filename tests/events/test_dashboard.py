@@ -307,3 +307,19 @@ def test_only_a_scope_of_named_actors_is_read_from_the_per_actor_rollups(team):
     assert actor_keys(Q(actor_id__iexact="alice") & Q(project__in=["p1"])) is None
     assert actor_keys(~Q(actor_id__iexact="alice")) is None
     assert actor_keys(Q(actor_id__iexact="alice") | Q(occurred_at__gte=timezone.now())) is None
+
+
+def test_an_external_auditors_window_is_counted_from_the_events_table(people_log):
+    event_ingest(people_log)
+    rollups.rollups_catch_up()
+    auditor = get_user_model().objects.create_user("kpmg", "", "correct-horse-battery-3")
+    now = timezone.now()
+    give_role(auditor, Role.Slug.EXTERNAL_AUDITOR, window_start=now - timedelta(days=12), window_end=now - timedelta(days=2),
+              expires_at=now + timedelta(days=7))
+    board = dashboard_get(user=auditor, period_key="30d")
+    assert board.counted_from == "events" and not board.from_rollups
+    assert board.total == Event.objects.visible_to(auditor).filter(occurred_at__gte=board.start).count() > 0
+    assert board.total < Event.objects.filter(occurred_at__gte=board.start).count()
+    for name, count, url in panel_links(board):
+        if not name.startswith("actors "):
+            assert viewer_count(auditor, url) == count, (name, url)
