@@ -238,7 +238,10 @@ def kept_from(path: Path, names: set[str]) -> tuple[dict[str, list[str]], dict[s
     if not path.exists():
         return rows, sections
     text = path.read_text()
-    for line in text.splitlines():
+    # Target rows are those of the targets table, before the machine's facts: a section's own
+    # table can have a first column named like a module ("| query | API p50 |" in query's).
+    targets = text.split("\n## Machine", 1)[0]
+    for line in targets.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if line.startswith("|") and cells and cells[0].strip("`").removeprefix("bench/").removesuffix(".py") in names:
             rows.setdefault(cells[0].strip("`").removeprefix("bench/").removesuffix(".py"), []).append(line)
