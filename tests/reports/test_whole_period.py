@@ -158,12 +158,17 @@ def test_a_report_of_a_requester_limited_to_a_project_counts_only_their_events_a
     assert figures["summary"]["figures"]["unique_actors"] == visible.values("actor_id").distinct().count()
 
 
-def test_a_report_with_a_query_counts_its_events_and_never_reads_rollups(officer):
+@pytest.mark.parametrize("narrowed", ["query", "subject"])
+def test_a_report_with_a_query_or_a_subject_counts_its_events_and_never_reads_rollups(officer, narrowed):
     start, end = PERIODS["five whole days"]
     event_ingest(_log(150, prefix="f"))
-    report = Report.objects.create(report_type="compliance_audit", framework=framework_get("soc2_type2"),
-                                   period_start=start, period_end=end, requested_by=officer, format="json",
-                                   query="actor:bob")
+    if narrowed == "query":
+        report = Report.objects.create(report_type="compliance_audit", framework=framework_get("soc2_type2"),
+                                       period_start=start, period_end=end, requested_by=officer, format="json",
+                                       query="actor:bob")
+    else:
+        report = Report.objects.create(report_type="user_activity", subject="bob", period_start=start,
+                                       period_end=end, requested_by=officer, format="json")
     with CaptureQueriesContext(connection) as queries:
         figures = report_figures(report)
     assert "audit_rollup_bucket" not in " ".join(q["sql"] for q in queries.captured_queries)
