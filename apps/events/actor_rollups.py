@@ -94,6 +94,11 @@ class ActorRollups:
             sql += " LIMIT %s"
             params.append(limit)
         with connection.cursor() as cursor:
+            if dimension == "resource":
+                # A team's 30 days of resources are some 160,000 values at 10M events: their sums
+                # spill to disk in 21 batches with the default work_mem (4MB). The dashboard's
+                # reads are a transaction (dashboard._snapshot), which LOCAL is limited to.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(sql, params)
             return [(value, int(count)) for value, count in cursor.fetchall()]
 

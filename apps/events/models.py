@@ -384,9 +384,11 @@ class ActorRollupBucket(models.Model):
     class Meta:
         db_table = "audit_rollup_actor"
         constraints = [
-            # The upsert's conflict target, and the dashboard's read: one range per actor.
+            # The upsert's conflict target, and the dashboard's read: one range per actor, read
+            # from the index alone (INCLUDE count): a 30-day top of a team's resources sums some
+            # 400,000 rows at 10M events, which from the table's pages took 300 ms.
             models.UniqueConstraint(fields=["granularity", "dimension", "actor_id", "actor_email", "bucket_start", "value"],
-                                    name="rollup_actor_key"),
+                                    include=["count"], name="rollup_actor_key"),
         ]
 
     def __str__(self) -> str:
