@@ -74,7 +74,7 @@ limited to projects or a time window are counted from the events table (no rollu
 
 Why the per-actor rollups are not counted at ingest: a batch of 500 demo events holds some 160 \
 (actor, value) pairs and 480 (actor, resource) pairs, more rows than the whole-log rollups' upsert \
-writes under the chain-head lock. At 10M events they are 6.7M rows, 2.2 GB with their key (the \
+writes under the chain-head lock. At 10M events they are 6.7M rows, 1.9 GB with their key (the \
 whole-log rollups: 2.9 GB; the events table: 19 GB); filling them from scratch took the time in the \
 table, and the worker's first catch-up after the deploy does the same.
 
