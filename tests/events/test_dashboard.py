@@ -323,3 +323,27 @@ def test_an_external_auditors_window_is_counted_from_the_events_table(people_log
     for name, count, url in panel_links(board):
         if not name.startswith("actors "):
             assert viewer_count(auditor, url) == count, (name, url)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_dashboard_reads_one_repeatable_read_snapshot(people_log, team, monkeypatch):
+    from django.db import connection
+
+    event_ingest(people_log[100:])
+    rollups.rollups_catch_up()
+    event_ingest(people_log[:100])
+    seen = []
+    original = dashboard.ActorRollups.series
+
+    def series(self, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW transaction_isolation")
+            seen.append((connection.in_atomic_block, cursor.fetchone()[0]))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(dashboard.ActorRollups, "series", series)
+    assert not connection.in_atomic_block
+    board = dashboard_get(user=team["regular user"], period_key="30d")
+    assert seen == [(True, "repeatable read")]
+    assert board.counted_from == "actor rollups"
+    assert board.total == Event.objects.visible_to(team["regular user"]).filter(occurred_at__gte=board.start).count()
