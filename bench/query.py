@@ -198,12 +198,15 @@ def ingest_cost_child(out: Path, admin_url: str) -> None:
                 spent, appended = [0.0], [0]
 
                 def timed(events, **kwargs):
+                    # chain_append returns one entry per event it was given; what it is given may
+                    # be a list of events or a batch chain_prepare made ready, so count the result.
                     started = time.perf_counter()
                     try:
-                        return original(events, **kwargs)
+                        result = original(events, **kwargs)
                     finally:
                         spent[0] += time.perf_counter() - started
-                        appended[0] += len(events)
+                    appended[0] += len(result)
+                    return result
 
                 demo_seed_module.chain_append = timed
                 try:
