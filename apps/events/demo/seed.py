@@ -23,9 +23,9 @@ from typing import Callable
 from django.db import connection, connections
 from django.utils import timezone
 
-from apps.events.chain import chain_append
+from apps.events.chain import chain_append, chain_prepare
 from apps.events.demo.build import Builder, to_datetime, to_micros
-from apps.events.demo.bulk import IndexRebuild, indexes_deferred, indexes_restore
+from apps.events.demo.bulk import IndexRebuild, indexes_deferred, indexes_restore, load_settings
 from apps.events.demo.sessions import RUN_SIZES, RUNS, person_session
 from apps.events.demo.stories import Story, stories_make
 from apps.events.rollups import rollups_catch_up
@@ -41,7 +41,7 @@ _PEOPLE_SHARE = 0.62
 _FLUSH = 20_000
 _first = itemgetter(0)
 # From this many events on (and when they at least double the log), the events table's secondary
-# indexes are dropped for the load and built once after it (apps.events.demo.bulk).
+# indexes but the trigram one are dropped for the load and built once after it (apps.events.demo.bulk).
 BULK_MIN_EVENTS = 200_000
 
 
@@ -113,7 +113,7 @@ def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: date
         follow = bulk and threaded
         with (_RollupFollower() if follow else nullcontext()), \
                 (indexes_deferred(log=log) if bulk else nullcontext()) as rebuild, \
-                _Appender(threaded=threaded, watch=watch, count_rollups=not follow) as appender:
+                _Appender(threaded=threaded, watch=watch, count_rollups=not follow, bulk=bulk) as appender:
             out: list[dict] = []
             sent = 0
             for session_start, _, runner, actor, budget in plan:
@@ -230,11 +230,14 @@ class _Appender:
     """Hands batches to chain_append, in a second thread unless a transaction is open.
 
     A second thread has its own database connection, which would not see (or be part of) the
-    caller's transaction; so inside one, batches are appended inline.
+    caller's transaction; so inside one, batches are appended inline. The thread's connection
+    of a bulk load runs with bulk.load_settings (its COPYs add to the kept trigram index's
+    pending list, which bulk merges on a connection of its own); the caller's is left as it is.
     """
 
-    def __init__(self, *, threaded: bool, watch: set[str], count_rollups: bool = True) -> None:
+    def __init__(self, *, threaded: bool, watch: set[str], count_rollups: bool = True, bulk: bool = False) -> None:
         self.threaded = threaded
+        self.bulk = bulk
         self.watch = watch
         self.count_rollups = count_rollups
         self.seqs: dict[str, int] = {}
@@ -260,12 +263,21 @@ class _Appender:
         if self.error is not None:
             raise self.error
         if self.threaded:
-            self.queue.put(batch)
+            # Prepared here, in the generating thread, while the appending one waits for the
+            # previous batch's COPY: its turn under the chain-head lock is then only hashing
+            # and COPY.
+            self.queue.put(chain_prepare(batch))
         else:
             self._append(batch)
 
     def _work(self) -> None:
         try:
+            if self.bulk:
+                try:
+                    with connection.cursor() as cursor:
+                        load_settings(cursor)
+                except BaseException as exc:  # handed to the generating thread
+                    self.error = exc
             while (batch := self.queue.get()) is not None:
                 if self.error is None:
                     try:
@@ -275,7 +287,7 @@ class _Appender:
         finally:
             connections.close_all()
 
-    def _append(self, batch: list[dict]) -> None:
+    def _append(self, batch) -> None:
         watch, seqs = self.watch, self.seqs
         for item in chain_append(batch, count_rollups=self.count_rollups):
             if item.duplicate:
@@ -315,8 +327,10 @@ class _RollupFollower:
             raise self.error
 
     def _work(self) -> None:
+        analyzed = 0
         try:
             while not self.done.is_set():
+                analyzed = _analyze_as_it_grows(analyzed)
                 if rollups_catch_up(chunk=self.CHUNK) == 0:
                     self.done.wait(0.5)
             rollups_catch_up(chunk=self.CHUNK)
@@ -324,3 +338,20 @@ class _RollupFollower:
             self.error = exc
         finally:
             connections.close_all()
+
+
+def _analyze_as_it_grows(analyzed: int) -> int:
+    """ANALYZE the events table each time it has more than doubled since the last time (from
+    20,000 events on); the number of events it held when last analyzed.
+
+    Without statistics, the planner takes a table just filled for one whose rows lie in random
+    order, and would rather count a catch-up's next 50,000 events by scanning and sorting the
+    whole table than by reading them in seq order from the primary key; where autovacuum is off
+    (the bench machine) or has not come round yet, nothing else analyzes it during a load.
+    """
+    stored = _stored_events()
+    if stored >= max(2 * analyzed, 20_000):
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE audit_event")
+        return stored
+    return analyzed
