@@ -161,10 +161,14 @@ def quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# The query that finds one value of a dimension, as the viewer reads it.
+# The query that finds one value of a dimension, as the viewer reads it. An actor is listed
+# under its email, else its id (the rollups' key), so its link asks for exactly that: the email,
+# or the id of events without an email. `actor:{}` would also find the id among events listed
+# under their email ("alice" with alice@example.com), and so give a larger number.
 _DIMENSION_QUERY = {
-    "category": "category:{}", "action": "action:{}", "actor": "actor:{}", "resource": "resource_id:{}",
-    "outcome": "outcome:{}", "severity": "severity:{}", "project": "project:{}",
+    "category": "category:{0}", "action": "action:{0}", "resource": "resource_id:{0}",
+    "actor": "actor.email:{0} OR (actor.id:{0} AND NOT actor.email:*)",
+    "outcome": "outcome:{0}", "severity": "severity:{0}", "project": "project:{0}",
 }
 
 
