@@ -29,8 +29,10 @@ def test_every_url_declares_who_may_call_it():
 # Modules that own the log and may touch Event.objects directly; everything else reads events
 # through Event.objects.visible_to(...) (apps.rbac.scoping) or calls these modules.
 # The modules that may touch Event.objects directly: the model, the chain (which hashes every
-# event), the rollups (which count every event; the dashboard serves them only to users who see
-# every event, apps.events.dashboard.sees_everything), the read services and the rule itself.
+# event), the rollups (which count every event; the dashboard serves the global ones only to users
+# who see every event, apps.events.dashboard.sees_everything, and the per-actor ones only to a
+# scope that names its actors, apps.events.actor_rollups.actor_keys), the read services and the
+# rule itself.
 OWNERS = {
     "apps/events/models.py", "apps/events/chain.py", "apps/events/reads.py", "apps/events/ingest.py",
     "apps/events/rollups.py", "apps/rbac/scoping.py",
