@@ -180,14 +180,24 @@ def _json_other(value) -> str:
     return encode_plain(value)
 
 
-def _prepare(event: dict, received_label: str) -> tuple[bytes, bytes, tuple]:
+def _prepare(event: dict, received_label: str, texts: dict | None = None) -> tuple[bytes, bytes, tuple]:
     """An event's canonical bytes before and after its seq, and its COPY row after seq and received_at.
 
     Times go to COPY as the text they are hashed as (UTC, microseconds, `Z`), which PostgreSQL
-    reads back as the same instant: psycopg would spend more adapting the datetime.
+    reads back as the same instant: psycopg would spend more adapting the datetime. `texts`:
+    see chain_prepare.
     """
     changes = None if event["changes"] is None else canonical_text(event["changes"])
-    metadata = canonical_text(event["metadata"])
+    if texts is None:
+        metadata = canonical_text(event["metadata"])
+    else:
+        value = event["metadata"]
+        known = texts.get(id(value))
+        if known is not None and known[0] is value:
+            metadata = known[1]
+        else:
+            metadata = canonical_text(value)
+            texts[id(value)] = (value, metadata)
     ip_address = event["ip_address"]
     label = _ip_label(ip_address)
     occurred = format_time(event["occurred_at"])
@@ -209,13 +219,19 @@ class Prepared(NamedTuple):
     parts: list[tuple[bytes, bytes, tuple]]
 
 
-def chain_prepare(events: list[dict], *, received_at: datetime | None = None) -> Prepared:
+def chain_prepare(events: list[dict], *, received_at: datetime | None = None, texts: dict | None = None) -> Prepared:
     """Everything of appending `events` that does not depend on their place in the chain: their
     canonical bytes around seq and their COPY rows. chain_append does this itself; a bulk load
-    does it in its generating thread while the previous batch is being appended."""
+    does it in its generating thread while the previous batch is being appended.
+
+    `texts`, for a caller whose events share metadata dicts that nobody changes (the demo
+    generator's per-project and per-session ones): a dict, kept from one call to the next, in
+    which the canonical text of each metadata object is remembered by identity (the object is
+    kept beside its text, so its id cannot be reused while it is there).
+    """
     received = format_time(received_at or timezone.now())
     label = f'"{received}"'
-    return Prepared(events, received, [_prepare(event, label) for event in events])
+    return Prepared(events, received, [_prepare(event, label, texts) for event in events])
 
 
 # The events of a batch already stored: one probe of the event_id index per id (a lateral

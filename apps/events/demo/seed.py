@@ -238,6 +238,9 @@ class _Appender:
     def __init__(self, *, threaded: bool, watch: set[str], count_rollups: bool = True, bulk: bool = False) -> None:
         self.threaded = threaded
         self.bulk = bulk
+        # Canonical text of the metadata dicts events share (never changed once made; see
+        # apps.events.demo.build), by identity: chain_prepare's `texts`.
+        self.texts: dict = {}
         self.watch = watch
         self.count_rollups = count_rollups
         self.seqs: dict[str, int] = {}
@@ -266,7 +269,9 @@ class _Appender:
             # Prepared here, in the generating thread, while the appending one waits for the
             # previous batch's COPY: its turn under the chain-head lock is then only hashing
             # and COPY.
-            self.queue.put(chain_prepare(batch))
+            if len(self.texts) > 100_000:
+                self.texts.clear()
+            self.queue.put(chain_prepare(batch, texts=self.texts))
         else:
             self._append(batch)
 
