@@ -472,25 +472,31 @@ _RESOURCE_COLUMNS = (
 )
 
 
+def _take_nested(obj: dict, prefix: str, columns, out: _Event) -> None:
+    """The columns of a nested `actor` or `resource` object (first spelling given wins); its other
+    keys kept in metadata under their original path (`resource.tags.Environment`)."""
+    nested = {}
+    originals = {}
+    spelt = _SNAKE.get
+    for key, value in obj.items():
+        name = spelt(key) or snake(key)
+        nested[name] = value
+        originals[name] = key
+    for column, names in columns:
+        for name in names:  # _pick, inline
+            if name in nested:
+                value = nested.pop(name)
+                if value is not None:
+                    out.set(column, value)
+                break
+    for key, value in nested.items():
+        out.keep((prefix, originals[key]), _json_value(value, f"{prefix}.{originals[key]}", 0, out.sensitive))
+
+
 def _take_actor(body: dict, out: _Event) -> None:
     actor, _ = _pick(body, "actor", "user_identity", "principal")
     if isinstance(actor, dict):
-        nested = {}
-        originals = {}
-        spelt = _SNAKE.get
-        for key, value in actor.items():
-            name = spelt(key) or snake(key)
-            nested[name] = value
-            originals[name] = key
-        for column, names in _ACTOR_COLUMNS:
-            for name in names:  # _pick, inline
-                if name in nested:
-                    value = nested.pop(name)
-                    if value is not None:
-                        out.set(column, value)
-                    break
-        for key, value in nested.items():
-            out.keep(("actor", originals[key]), _json_value(value, f"actor.{originals[key]}", 0, out.sensitive))
+        _take_nested(actor, "actor", _ACTOR_COLUMNS, out)
     elif actor is not None:
         text = _text(actor, "actor")
         out.set("actor_email" if "@" in text else "actor_id", text)
@@ -512,22 +518,7 @@ def _take_actor(body: dict, out: _Event) -> None:
 def _take_resource(body: dict, out: _Event) -> None:
     resource, _ = _pick(body, "resource", "target", "object_ref")
     if isinstance(resource, dict):
-        nested = {}
-        originals = {}
-        spelt = _SNAKE.get
-        for key, value in resource.items():
-            name = spelt(key) or snake(key)
-            nested[name] = value
-            originals[name] = key
-        for column, names in _RESOURCE_COLUMNS:
-            for name in names:  # _pick, inline
-                if name in nested:
-                    value = nested.pop(name)
-                    if value is not None:
-                        out.set(column, value)
-                    break
-        for key, value in nested.items():
-            out.keep(("resource", originals[key]), _json_value(value, f"resource.{originals[key]}", 0, out.sensitive))
+        _take_nested(resource, "resource", _RESOURCE_COLUMNS, out)
     elif resource is not None:
         if isinstance(resource, list):
             out.keep(("resource",), _json_value(resource, "resource", 0, out.sensitive))
