@@ -211,11 +211,7 @@ def global_rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) ->
                 row = cursor.fetchone()
             start = row[0]
             size = chunk if limit is None else min(chunk, limit - done)
-            cursor.execute(
-                "SELECT count(*), max(seq) FROM (SELECT seq FROM audit_event WHERE seq > %s ORDER BY seq LIMIT %s) AS s",
-                [start, size],
-            )
-            found, last = cursor.fetchone()
+            found, last = _next_range(cursor, start, size)
             if not found:
                 return done
             _count_range(cursor, after=start, last=last)
@@ -225,6 +221,15 @@ def global_rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) ->
             return done
     return done
 
+
+
+def _next_range(cursor, start: int, size: int) -> tuple[int, int | None]:
+    """How many of the next `size` events after seq `start` there are, and the last one's seq."""
+    cursor.execute(
+        "SELECT count(*), max(seq) FROM (SELECT seq FROM audit_event WHERE seq > %s ORDER BY seq LIMIT %s) AS s",
+        [start, size],
+    )
+    return cursor.fetchone()
 
 # --- per actor ---------------------------------------------------------------------------------
 #
@@ -277,11 +282,7 @@ def actor_rollups_catch_up(*, chunk: int = 50_000, limit: int | None = None) -> 
             cursor.execute("SELECT seq FROM audit_rollup_actor_state WHERE id = 1 FOR UPDATE")
             start = cursor.fetchone()[0]
             size = chunk if limit is None else min(chunk, limit - done)
-            cursor.execute(
-                "SELECT count(*), max(seq) FROM (SELECT seq FROM audit_event WHERE seq > %s ORDER BY seq LIMIT %s) AS s",
-                [start, size],
-            )
-            found, last = cursor.fetchone()
+            found, last = _next_range(cursor, start, size)
             if not found:
                 return done
             counting, params = _actor_counting_sql(start, last)
