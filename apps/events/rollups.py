@@ -222,7 +222,6 @@ def global_rollups_catch_up(*, chunk: int = 20_000, limit: int | None = None) ->
     return done
 
 
-
 def _next_range(cursor, start: int, size: int) -> tuple[int, int | None]:
     """How many of the next `size` events after seq `start` there are, and the last one's seq."""
     cursor.execute(
@@ -230,6 +229,7 @@ def _next_range(cursor, start: int, size: int) -> tuple[int, int | None]:
         [start, size],
     )
     return cursor.fetchone()
+
 
 # --- per actor ---------------------------------------------------------------------------------
 #
