@@ -343,15 +343,22 @@ class RollupBucket(models.Model):
         return f"{self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.dimension}={self.value}: {self.count}"
 
 
-class RollupState(models.Model):
+class _SeqMark(models.Model):
+    """A single row (id 1) holding the seq up to which some counts include the events."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RollupState(_SeqMark):
     """The single row that says up to which seq the rollups count events.
 
     Written in the same transaction as the buckets, so `seq` is exactly the last event counted;
     a rebuild (apps.events.rollups.rollups_catch_up) continues from it.
     """
-
-    id = models.SmallIntegerField(primary_key=True, default=1)
-    seq = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "audit_rollup_state"
@@ -395,11 +402,8 @@ class ActorRollupBucket(models.Model):
         return f"{self.actor_id}/{self.actor_email} {self.granularity} {self.bucket_start:%Y-%m-%d %H:%M} {self.dimension}={self.value}: {self.count}"
 
 
-class ActorRollupState(models.Model):
+class ActorRollupState(_SeqMark):
     """The seq up to which ActorRollupBucket counts events (written with the buckets)."""
-
-    id = models.SmallIntegerField(primary_key=True, default=1)
-    seq = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "audit_rollup_actor_state"

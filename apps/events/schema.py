@@ -309,6 +309,18 @@ class _Event:
         target[path[-1]] = value
 
 
+def _snaked(obj: dict) -> tuple[dict, dict]:
+    """`obj` with its keys in snake case (camelCase and known spellings mapped), and each
+    snake-case name's original key (unknown keys are kept under the path they came with)."""
+    values, originals = {}, {}
+    spelt = _SNAKE.get
+    for key, value in obj.items():
+        name = spelt(key) or snake(key)
+        values[name] = value
+        originals[name] = key
+    return values, originals
+
+
 def normalize_event(raw, *, index_field: str = "") -> dict:
     """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid."""
     if not isinstance(raw, dict):
@@ -317,13 +329,7 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         raw = _unwrap_cloudevent(raw)
 
     out = _Event()
-    body = {}
-    original = {}
-    spelt = _SNAKE.get
-    for key, value in raw.items():
-        name = spelt(key) or snake(key)
-        body[name] = value
-        original[name] = key
+    body, original = _snaked(raw)
 
     event_id, _ = _pick(body, "event_id", "id", "uuid", "insert_id", "audit_id")
     if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
@@ -475,13 +481,7 @@ _RESOURCE_COLUMNS = (
 def _take_nested(obj: dict, prefix: str, columns, out: _Event) -> None:
     """The columns of a nested `actor` or `resource` object (first spelling given wins); its other
     keys kept in metadata under their original path (`resource.tags.Environment`)."""
-    nested = {}
-    originals = {}
-    spelt = _SNAKE.get
-    for key, value in obj.items():
-        name = spelt(key) or snake(key)
-        nested[name] = value
-        originals[name] = key
+    nested, originals = _snaked(obj)
     for column, names in columns:
         for name in names:  # _pick, inline
             if name in nested:
