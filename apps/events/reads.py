@@ -257,7 +257,7 @@ _ESTIMABLE_ARRAY_LOOKUPS = {"tags__contains"}
 def _estimable(condition) -> bool:
     """Whether every leaf of `condition` is a plain column lookup PostgreSQL estimates well.
 
-    Free text (ILIKE over SearchText), regular expressions, contains and metadata lookups are
+    Free text (LIKE over the stored SearchText), regular expressions, contains and metadata lookups are
     expressions or lookups outside this list: PostgreSQL guesses their selectivity.
     """
     if isinstance(condition, Q):

@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
         AddIndexConcurrently(
             model_name="event",
             index=django.contrib.postgres.indexes.GinIndex(
-                django.contrib.postgres.indexes.OpClass(apps.events.models.SearchText(), name="gin_trgm_ops"),
+                django.contrib.postgres.indexes.OpClass(apps.events.models.SearchExpression(), name="gin_trgm_ops"),
                 name="event_search_trgm",
             ),
         ),

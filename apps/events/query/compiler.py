@@ -4,7 +4,8 @@ Conditions are written so that PostgreSQL can use the indexes of apps.events.mod
 become `startswith` (LIKE 'iam.%', served by the text_pattern_ops index on action), CIDR
 blocks and IP wildcards become `ip_address >= first AND ip_address <= last` (served by the
 btree index on ip_address), times become plain comparisons on occurred_at, and free text
-becomes `SearchText ILIKE '%word%'` (served by the trigram index event_search_trgm).
+becomes `search_text LIKE lower('%word%')` on the stored lower-cased text (SearchText), served by
+the trigram index event_search_trgm.
 """
 from __future__ import annotations
 
@@ -343,16 +344,19 @@ def _text_condition(field: Field, column: str, text: str, wildcard: bool) -> Q:
     return Q(**{f"{column}__iexact" if insensitive else column: text})
 
 
-class ILike(Lookup):
-    """`lhs ILIKE rhs`, which pg_trgm's index serves (Django's icontains is UPPER() LIKE UPPER())."""
+class LowerLike(Lookup):
+    """`lhs LIKE lower(rhs)` for an `lhs` stored lower-cased (SearchText): PostgreSQL's ILIKE on a
+    UTF-8 database is lower(text) LIKE lower(pattern), so this matches what ILIKE matches without
+    lower-casing each row. pg_trgm's index serves it (Django's icontains is UPPER() LIKE UPPER()).
+    """
 
-    lookup_name = "ilike"
+    lookup_name = "lowerlike"
     prepare_rhs = False
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} ILIKE {rhs}", (*lhs_params, *rhs_params)
+        return f"{lhs} LIKE lower({rhs})", (*lhs_params, *rhs_params)
 
 
 # A pasted identifier (a path, a resource id) splits into many words for the trigram index, and
@@ -372,8 +376,8 @@ _ASCII_WORDS = re.compile(r"[A-Za-z0-9]+")
 
 
 def _search_text_q(word: str) -> Q:
-    """`SearchText ILIKE '%word%'` in a form the trigram index serves cheaply (see _INDEX_WORDS)."""
-    whole = Q(ILike(SearchText(), f"%{_like_escaped(word)}%"))
+    """`search_text LIKE lower('%word%')` in a form the trigram index serves cheaply (see _INDEX_WORDS)."""
+    whole = Q(LowerLike(SearchText(), f"%{_like_escaped(word)}%"))
     if any(char.isspace() for char in word):
         return whole
     words = _ASCII_WORDS.findall(word)
@@ -382,8 +386,8 @@ def _search_text_q(word: str) -> Q:
     if len(words) < 3 or len(longest) < _INDEX_WORDS:
         return whole
     unindexed = Concat(SearchText(), SQLValue(""), output_field=TextField())
-    return Q(*(Q(ILike(SearchText(), f"%{part}%")) for part in longest),
-             Q(ILike(unindexed, f"%{_like_escaped(word)}%")))
+    return Q(*(Q(LowerLike(SearchText(), f"%{part}%")) for part in longest),
+             Q(LowerLike(unindexed, f"%{_like_escaped(word)}%")))
 
 
 def _like_escaped(text: str) -> str:
