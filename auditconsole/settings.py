@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -101,6 +102,25 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.
 # bench/live.py). Django's documentation advises against persistent connections under ASGI.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Instead, requests borrow connections from a pool (Django's, psycopg_pool), one per server
+# process, and give them back when they end: no new PostgreSQL session per request. A request
+# holds its connection until its response ends (a live view's stream gives it back when it
+# starts, an export holds it while it streams), so DB_POOL_MAX_SIZE is a few exports plus the
+# requests served at once; past it, a request waits up to DB_POOL_TIMEOUT seconds for one and
+# then fails (500, "couldn't get a connection"), rather than waiting for ever. The pool is per
+# process: `serve` runs 2 web processes (each also holding the live views' 1 + 4 connections)
+# and the worker, which has one too.
+# DB_POOL=0 goes back to a connection per request (and allows CONN_MAX_AGE).
+if env.bool("DB_POOL", default=True):
+    if DATABASES["default"]["CONN_MAX_AGE"] != 0:
+        raise ImproperlyConfigured("CONN_MAX_AGE and the connection pool exclude each other: set DB_POOL=0 "
+                                   "to use persistent connections")
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=min(2, DB_POOL_MAX_SIZE)),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

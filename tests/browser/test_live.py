@@ -1,83 +1,28 @@
-"""The live view in a real browser, against a real ASGI server (uvicorn) on the test database.
-
-Django's live_server is WSGI, where a streaming response holds a worker thread and async
-iteration is not available, so these tests start uvicorn in a subprocess on a free port, with
-DATABASE_URL naming the test database (transactional tests commit, so it sees their data).
-"""
+"""The live view in a real browser, against a real ASGI server (uvicorn) on the test database."""
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import contextlib
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import Page, expect
 
 from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
+from tests.asgi_server import SERVER_NAME, uvicorn_server
 from tests.conftest import give_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery-9"
-SERVER_NAME = "live test server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def uvicorn_server(**settings: str) -> Iterator[str]:
-    """uvicorn serving the console on the test database, on a free port; its base URL.
-
-    Its Django connections are named SERVER_NAME in pg_stat_activity."""
-    db = connection.settings_dict
-    url = (f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-           f"?application_name={SERVER_NAME}")
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, **settings}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "auditconsole.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("uvicorn did not start")
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture
@@ -185,8 +130,9 @@ def test_fifty_open_live_views_hold_one_listening_and_a_few_read_connections_and
             if line.startswith("data: ") and kind in (data := json.loads(line.removeprefix("data: "))):
                 return data
 
-    # With persistent connections, a request's connection is not even closed when its response ends.
-    with uvicorn_server(CONN_MAX_AGE="60") as base:
+    # With persistent connections (and no pool), a request's connection is not even closed when
+    # its response ends.
+    with uvicorn_server(DB_POOL="0", CONN_MAX_AGE="60") as base:
         async def scenario():
             async with httpx.AsyncClient(base_url=base, cookies={"sessionid": session}, timeout=20,
                                          limits=httpx.Limits(max_connections=60)) as http, \
