@@ -107,9 +107,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # holds its connection until its response ends (a live view's stream gives it back when it
 # starts, an export holds it while it streams), so DB_POOL_MAX_SIZE is a few exports plus the
 # requests served at once; past it, a request waits up to DB_POOL_TIMEOUT seconds for one and
-# then fails (500, "couldn't get a connection"), rather than waiting for ever. The pool is per
-# process: `serve` runs 2 web processes (each also holding the live views' 1 + 4 connections)
-# and the worker, which has one too.
+# is then answered 503 with Retry-After (auditconsole/errors.py), rather than waiting for ever.
+# The pool is per process: `serve` runs 2 web processes (each also holding the live views'
+# 1 + 4 connections) and the worker, which has one too.
 # DB_POOL=0 goes back to a connection per request (and allows CONN_MAX_AGE).
 if env.bool("DB_POOL", default=True):
     if DATABASES["default"]["CONN_MAX_AGE"] != 0:

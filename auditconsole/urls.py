@@ -26,3 +26,6 @@ urlpatterns = [
     path("api/v1/", include("apps.events.api_urls")),
     path("healthz", health, name="health"),
 ]
+
+# Every pooled connection busy is a 503 with Retry-After; anything else a plain 500.
+handler500 = "auditconsole.errors.server_error"

@@ -23,6 +23,7 @@ from django.test import Client
 from apps.events.live import conninfo
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import token_issue
+from auditconsole.errors import server_error
 from tests.asgi_server import ROOT, SERVER_NAME, uvicorn_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,8 +62,11 @@ def test_consecutive_requests_are_served_on_one_postgresql_session():
         assert server_sessions() == first
 
 
-def test_with_every_pooled_connection_busy_a_request_fails_after_the_timeout_instead_of_waiting(tmp_path):
+def test_with_every_pooled_connection_busy_requests_are_answered_503_with_retry_after_instead_of_waiting(tmp_path):
     secret = token_issue(scope="read").secret
+    user = get_user_model().objects.create_superuser("analyst", "analyst@example.com", "correct-horse-battery-9")
+    client = Client()
+    client.force_login(user)
     log = tmp_path / "server.log"
     with log.open("w") as stderr, uvicorn_server(stderr=stderr, DB_POOL_TIMEOUT="0.5", **ONE_CONNECTION) as base, \
             psycopg.connect(**conninfo()) as locker, concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
@@ -74,7 +78,14 @@ def test_with_every_pooled_connection_busy_a_request_fails_after_the_timeout_ins
             assert time.monotonic() < deadline, "the first request never reached the database"
             time.sleep(0.05)
 
-        assert read(base, secret).status_code == 500
+        busy = read(base, secret)
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "5"
+        assert busy.json()["error"].startswith("The console is busy: every database connection is in use")
+        page = httpx.get(base + "/events/", cookies={"sessionid": client.cookies["sessionid"].value}, timeout=60)
+        assert page.status_code == 503
+        assert page.headers["Retry-After"] == "5"
+        assert "every database connection is in use" in page.text
 
         locker.rollback()
         assert first.result().status_code == 200
@@ -104,3 +115,12 @@ def test_persistent_connections_and_the_pool_are_not_configured_together():
                            env={**os.environ, "CONN_MAX_AGE": "60", "DB_POOL": "1"})
     assert check.returncode != 0
     assert "set DB_POOL=0 to use persistent connections" in check.stderr
+
+
+def test_an_error_that_is_not_a_busy_pool_is_still_a_plain_500(rf):
+    try:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+    except psycopg.OperationalError:
+        response = server_error(rf.get("/api/v1/audit-logs"))
+    assert response.status_code == 500
+    assert "Retry-After" not in response
