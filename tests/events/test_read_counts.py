@@ -33,7 +33,12 @@ EVENTS = [
     event("lee-denied", "storage.bucket.read", ago(hours=3), status="denied", actor={"id": "lee"}),
     event("lee-failed", "storage.bucket.delete", ago(days=2), status="failed", severity="high", actor={"id": "lee"}),
     event("authentication-itself", "authentication", ago(days=3), actor={"id": "svc"}),
-    event("old-high", "compute.servers.create", ago(days=20), severity="high", actor={"id": "svc"}),
+    event("old-high", "compute.servers.create", ago(days=20), severity="high", actor={"id": "svc"},
+          tags=["authentication", "compute"]),
+    # A tag and a time range: counted by fetching the rows, whose page is then taken from the count.
+    event("tagged-now", "document.share", SAME_MOMENT, actor={"id": "svc"}, tags=["authentication", "mfa"]),
+    event("tagged-earlier", "document.read", ago(hours=6), actor={"id": "svc"}, tags=["mfa", "authentication"]),
+    event("tagged-last-week", "document.export", ago(days=6), actor={"id": "svc"}, tags=["authentication"]),
     # A pasted path is looked up by its id-like parts, then compared whole, ignoring case.
     event("path-whole", "storage.object.create", ago(days=1), actor={"id": "svc"},
           description="uploaded bkt_4f3a9c21d7/assets/img/2025-12/77aa31b9c2.webp to the bucket"),
@@ -56,6 +61,9 @@ MATCHES = [
     ({"severity": "high"}, {"kim-by-id-and-name", "lee-failed", "old-high"}),
     ({"severity": "high", "start_date": ago(days=7)}, {"kim-by-id-and-name", "lee-failed"}),
     ({"actor": "kim", "status": "failed,denied"}, {"kim-by-id", "kim-by-id-and-name"}),
+    ({"tags": "authentication"}, {"old-high", "tagged-now", "tagged-earlier", "tagged-last-week"}),
+    ({"tags": "authentication", "start_date": ago(days=7)}, {"tagged-now", "tagged-earlier", "tagged-last-week"}),
+    ({"tags": "mfa", "start_date": ago(hours=24)}, {"tagged-now", "tagged-earlier"}),
     ({"q": "bkt_4f3a9c21d7/assets/img/2025-12/77aa31b9c2.webp"}, {"path-whole", "path-upper-case"}),
     ({"q": '"bkt_4f3a9c21d7/assets" OR 77aa31b9c2'}, {"path-whole", "path-upper-case", "path-parts-apart"}),
     ({"q": "kim OR lee"}, {"kim-by-id", "kim-by-name", "kim-by-id-and-name", "kim-by-email", "lee-login",
