@@ -203,6 +203,8 @@ def serve(bench: Bench, workers: int, interface: str = "asgi"):
     `asgi` is how `manage.py serve` deploys the console; `wsgi` (uvicorn's WSGI interface, a
     thread pool) is only a comparison.
     """
+    from auditconsole.processes import processes_stop  # the project's root is on sys.path under run.py
+
     port = _free_port()
     app = "auditconsole.asgi:application" if interface == "asgi" else "auditconsole.wsgi:application"
     extra = [] if interface == "asgi" else ["--interface", "wsgi"]
@@ -227,12 +229,7 @@ def serve(bench: Bench, workers: int, interface: str = "asgi"):
             time.sleep(0.2)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes_stop([process], timeout=30)
 
 
 @dataclass

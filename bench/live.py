@@ -117,6 +117,8 @@ def run(bench):
     from playwright.sync_api import sync_playwright
     from run import Section
 
+    from auditconsole.processes import processes_stop
+
     url = bench.fresh_database()
     env = {**bench.env, "DATABASE_URL": url}
     subprocess.run([bench.python, "manage.py", "shell", "-c",
@@ -163,11 +165,7 @@ def run(bench):
                 bench.log(f"live: {viewers} viewers: {result}")
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        processes_stop([server], timeout=10)
         bench.drop_database()
     lines = [f"Lag from the ingest API's 202 to the event at the viewer, {EVENTS} events sent one per 250 ms, uvicorn "
              "with 2 workers. Browser: the row on screen (MutationObserver in each of N Chromium pages, on this "

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from django.db import connection
 
+from auditconsole.processes import processes_stop
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_NAME = "live test server"
 
@@ -58,8 +60,4 @@ def uvicorn_server(*, stderr: IO | None = None, **settings: str) -> Iterator[str
             pytest.fail("uvicorn did not start")
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        processes_stop([process], timeout=5)

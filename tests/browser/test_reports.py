@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
+from auditconsole.processes import processes_stop
 from tests.conftest import give_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,11 +33,7 @@ def worker(transactional_db, settings, tmp_path):
     process = subprocess.Popen([sys.executable, "manage.py", "run_worker", "--queue", "reports"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    processes_stop([process], timeout=20)
 
 
 def test_a_compliance_officer_generates_a_soc2_report_from_the_form_and_downloads_the_pdf(

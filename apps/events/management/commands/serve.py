@@ -9,6 +9,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from auditconsole.processes import processes_stop
+
 
 class Command(BaseCommand):
     help = "Run the web console and the background worker together; Ctrl-C stops both."
@@ -43,15 +45,7 @@ class Command(BaseCommand):
                     break
                 time.sleep(0.5)
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 10
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            processes_stop(children, timeout=10, sig=signal.SIGINT)
         code = max((child.returncode or 0) for child in children) if not stopping else 0
         if code:
             sys.exit(code)
