@@ -1,15 +1,17 @@
 """Shared fixtures: API tokens, a client that speaks JSON, and console users."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.test import Client, TransactionTestCase
+from django.test import TransactionTestCase
 
-from apps.rbac.models import Role, RoleAssignment
+from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
+from tests.factories import ApiClient, give_role
+
+# The personas (one user per role, with a small log whose visibility is known) serve every folder.
+pytest_plugins = ["tests.personas"]
 
 
 _fixture_teardown = TransactionTestCase._fixture_teardown
@@ -32,29 +34,6 @@ def _teardown_bypassing_append_only(self):
 
 
 TransactionTestCase._fixture_teardown = _teardown_bypassing_append_only
-
-
-class ApiClient:
-    """A Django test client that sends JSON with a bearer token."""
-
-    def __init__(self, secret: str | None = None) -> None:
-        self.client = Client()
-        self.secret = secret
-
-    def _headers(self, extra: dict | None = None) -> dict:
-        headers = {}
-        if self.secret:
-            headers["Authorization"] = f"Bearer {self.secret}"
-        headers.update(extra or {})
-        return headers
-
-    def post(self, path: str, body=None, *, raw: bytes | str | None = None,
-             content_type: str = "application/json", headers: dict | None = None):
-        data = raw if raw is not None else json.dumps(body)
-        return self.client.post(path, data=data, content_type=content_type, headers=self._headers(headers))
-
-    def get(self, path: str, params: dict | None = None, headers: dict | None = None):
-        return self.client.get(path, params or {}, headers=self._headers(headers))
 
 
 @pytest.fixture
@@ -100,11 +79,6 @@ def regular_user(db):
     user = get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
     give_role(user, Role.Slug.REGULAR_USER)
     return user
-
-
-def give_role(user, slug: str, **limits) -> RoleAssignment:
-    """Assign a role directly, without the audit trail (setting up a test is not a change to record)."""
-    return RoleAssignment.objects.create(user=user, role=Role.objects.get(slug=slug), **limits)
 
 
 def pytest_configure(config):

@@ -18,7 +18,7 @@ from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conni
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.asgi_server import SERVER_NAME, uvicorn_server
-from tests.conftest import give_role
+from tests.factories import give_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from auditconsole.processes import processes_stop
-from tests.conftest import give_role
+from tests.factories import give_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.events import reads
 from apps.rbac.tokens import token_issue
-from tests.conftest import ApiClient
+from tests.factories import ApiClient
 from tests.events.logbook import ago_from, event, stored_for_module
 
 LOGS = "/api/v1/audit-logs"

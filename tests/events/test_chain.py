@@ -18,7 +18,7 @@ from apps.events import chain
 from apps.events.chain import CONTENT_FIELDS, GENESIS, chain_verify, content_of, event_hash
 from apps.events.ingest import event_ingest
 from apps.events.models import ChainHead, Event
-from tests.conftest import ApiClient
+from tests.factories import ApiClient
 
 pytestmark = pytest.mark.django_db
 
@@ -710,7 +710,7 @@ def test_an_auditor_reproduces_every_hash_from_the_api_with_hashlib_and_rfc8785(
 
 def test_a_project_limited_token_may_not_learn_the_whole_chain(ten_events):
     from apps.rbac.tokens import token_issue
-    from tests.conftest import ApiClient
+    from tests.factories import ApiClient
 
     api = ApiClient(token_issue(scope="read", projects=["p1"]).secret)
     for path in ("/api/v1/verify", "/api/v1/checkpoints"):

@@ -18,7 +18,7 @@ from apps.events.filters import filter_q
 from apps.events.ingest import event_ingest
 from apps.events.models import Event, RollupBucket
 from apps.rbac.models import Role, Team
-from tests.conftest import give_role
+from tests.factories import give_role
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from apps.events import export, reads
 from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
-from tests.conftest import ApiClient, give_role
+from tests.factories import ApiClient, give_role
 
 EXPORT = "/api/v1/audit-logs/export"
 START = datetime(2026, 3, 1, tzinfo=dt_timezone.utc)

@@ -12,7 +12,7 @@ from apps.events.models import Event
 from apps.events.schema import REDACTED
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import token_issue, token_revoke
-from tests.conftest import ApiClient
+from tests.factories import ApiClient
 from tests.events.test_schema import SEED_000, SEED_001, SEED_003, SEED_004
 
 EVENTS = "/api/v1/events"
@@ -668,7 +668,7 @@ def test_it_never_answers_500_to_odd_list_parameters(ingest, read_api):
 
 def test_a_project_limited_ingest_token_stamps_its_project_and_refuses_others(read_api):
     from apps.rbac.tokens import token_issue
-    from tests.conftest import ApiClient
+    from tests.factories import ApiClient
 
     api = ApiClient(token_issue(scope="ingest", projects=["payments"]).secret)
     response = api.post("/api/v1/events", {"events": [{"action": "auth.login", "event_id": "p-1"}]})

@@ -16,7 +16,7 @@ from apps.events.filters import filter_q
 from apps.events.ingest import event_ingest
 from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo, live_close, live_query, live_stream
 from apps.rbac.models import Role
-from tests.conftest import give_role
+from tests.factories import give_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

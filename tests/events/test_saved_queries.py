@@ -10,7 +10,7 @@ from django.test import Client
 from apps.events.ingest import event_ingest
 from apps.events.models import SavedQuery, UserPreference
 from apps.rbac.models import Role
-from tests.conftest import give_role
+from tests.factories import give_role
 
 
 def analyst(username: str):

@@ -13,7 +13,7 @@ from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
 from apps.events.models import UserPreference
 from apps.rbac.models import Role
-from tests.conftest import give_role
+from tests.factories import give_role
 
 HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "results"}
 HTMX_PANEL = {"HX-Request": "true", "HX-Target": "panel"}

@@ -9,7 +9,7 @@ from django.test import Client
 
 from apps.rbac.models import ApiToken, AuditorLink, Role, RoleAssignment, Team
 from apps.rbac.tokens import token_authenticate
-from tests.conftest import ApiClient
+from tests.factories import ApiClient
 
 pytestmark = pytest.mark.django_db
 

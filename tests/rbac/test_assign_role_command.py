@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from apps.events.ingest import event_ingest
 from apps.events.models import Event
 from apps.rbac.models import Role, RoleAssignment, Team
-from tests.conftest import ApiClient
+from tests.factories import ApiClient
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from apps.events.models import Event
 from apps.rbac import audit_trail
 from apps.rbac.models import ApiToken, AuditorLink, Role, RoleAssignment, Team
 from apps.rbac.tokens import token_issue
-from tests.conftest import ApiClient
-from tests.rbac.conftest import JANUARY
+from tests.factories import ApiClient
+from tests.personas import JANUARY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.audit_trail]
 

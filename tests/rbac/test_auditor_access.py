@@ -10,8 +10,8 @@ from django.utils import timezone
 from apps.rbac.auditor_links import auditor_link_create, auditor_link_revoke
 from apps.rbac.models import ApiToken, AuditorLink, RoleAssignment
 from apps.rbac.tokens import token_issue, token_revoke
-from tests.conftest import ApiClient
-from tests.rbac.conftest import JANUARY, actor_for
+from tests.factories import ApiClient
+from tests.personas import JANUARY, actor_for
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import pytest
 
 from apps.events.models import Event
 from apps.rbac.tokens import token_issue
-from tests.conftest import ApiClient
-from tests.rbac.conftest import EVERYTHING, LOG, PERSONAS, VISIBLE
+from tests.factories import ApiClient
+from tests.personas import EVERYTHING, LOG, PERSONAS, VISIBLE
 
 pytestmark = pytest.mark.django_db
 
@@ -176,7 +176,7 @@ def test_a_managers_list_follows_team_membership(people, log, browser_for):
 
 
 def test_a_persona_with_two_roles_sees_the_union(people, log):
-    from tests.conftest import give_role
+    from tests.factories import give_role
     from apps.rbac.models import Role
 
     give_role(people["regular"], Role.Slug.SECURITY_ANALYST, projects=["p1"])
@@ -200,7 +200,7 @@ def test_a_user_with_a_view_all_role_and_an_own_events_role_sees_everything(peop
     from django.contrib.auth import get_user_model
 
     from apps.rbac.models import Role
-    from tests.conftest import give_role
+    from tests.factories import give_role
 
     give_role(people["regular"], Role.Slug.SECURITY_ANALYST)
     user = get_user_model().objects.get(pk=people["regular"].pk)

@@ -13,8 +13,8 @@ from apps.rbac.assignments import role_assign, role_unassign
 from apps.rbac.models import Role, RoleAssignment
 from apps.rbac.refusals import AccessRefused
 from apps.rbac.users import user_deactivate
-from tests.conftest import give_role
-from tests.rbac.conftest import actor_for
+from tests.factories import give_role
+from tests.personas import actor_for
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.utils import timezone as django_timezone
 
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import parse_duration, token_authenticate, token_issue
-from tests.conftest import ApiClient
+from tests.factories import ApiClient
 
 EVENTS = "/api/v1/events"
 LOGS = "/api/v1/audit-logs"

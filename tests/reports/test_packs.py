@@ -39,7 +39,7 @@ from apps.reports import packs
 from apps.reports.frameworks_data import framework_get
 from apps.reports.generation import report_generate, reports_root
 from apps.reports.models import Report, ReportFile
-from tests.conftest import give_role
+from tests.factories import give_role
 from tests.events.logbook import event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from apps.rbac.tokens import token_issue
 from apps.reports.frameworks_data import builtin_frameworks, framework_get
 from apps.reports.generation import report_generate, reports_root
 from apps.reports.models import Report, Schedule
-from tests.conftest import ApiClient, give_role
+from tests.factories import ApiClient, give_role
 from tests.events.logbook import event
 
 START = datetime(2025, 3, 1, tzinfo=dt_timezone.utc)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from apps.reports.models import Report, Schedule
-from tests.conftest import give_role
+from tests.factories import give_role
 from tests.events.logbook import event
 
 

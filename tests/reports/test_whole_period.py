@@ -25,7 +25,7 @@ from apps.reports import figures as fig
 from apps.reports.frameworks_data import framework_get
 from apps.reports.generation import report_figures
 from apps.reports.models import Report
-from tests.conftest import give_role
+from tests.factories import give_role
 from tests.events.logbook import event
 
 ACTIONS = ("auth.login", "auth.mfa.verify", "iam.user.create", "config.settings.update", "compute.servers.delete",

@@ -1,4 +1,5 @@
-"""Personas (one per role, plus limited variants) and a small log whose visibility is known."""
+"""The shared test personas: one user per role (plus limited variants), a small log whose visibility is
+known, and a client signed in as any of them. Every test folder uses these; none defines its own."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,7 @@ from django.utils import timezone as django_timezone
 from apps.events.ingest import event_ingest
 from apps.rbac.audit_trail import Actor
 from apps.rbac.models import Role, Team
-from tests.conftest import give_role
+from tests.factories import give_role
 
 JANUARY = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 2, 1, tzinfo=timezone.utc))
 
