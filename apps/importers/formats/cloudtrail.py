@@ -73,6 +73,7 @@ def event_from(record: dict) -> dict:
     service = source.strip().split(".", 1)[0].lower()
     identity = record.get("userIdentity") if isinstance(record.get("userIdentity"), dict) else {}
     outcome, reason = _outcome(record)
+    actor = _actor(identity, record)
     event = {
         "event_id": event_id("cloudtrail", record.get("eventID"), record),
         "timestamp": record.get("eventTime"),
@@ -80,14 +81,14 @@ def event_from(record: dict) -> dict:
         "category": SERVICE_CATEGORIES.get(service, "system"),
         "outcome": outcome,
         "severity": "medium" if outcome == "denied" else "low" if outcome == "failure" else "info",
-        **_actor(identity, record),
+        **actor,
         "ip_address": ip_or_none(record.get("sourceIPAddress")),
         "user_agent": text(record.get("userAgent")),
         "region": text(record.get("awsRegion")),
         "project": text(record.get("recipientAccountId") or identity.get("accountId")),
         "request_id": text(record.get("requestID")),
         **_resource(record),
-        "description": sentence(_actor_label(identity), "called", name, "on", source, reason),
+        "description": sentence(actor["actor_name"] or actor["actor_id"] or "someone", "called", name, "on", source, reason),
         "tags": ["import:cloudtrail"],
         "metadata": record,
     }
@@ -126,10 +127,6 @@ def _actor(identity: dict, record: dict) -> dict:
         "auth_method": method,
         "session_id": text(identity.get("accessKeyId")) if kind == "AssumedRole" else "",
     }
-
-
-def _actor_label(identity: dict) -> str:
-    return text(identity.get("userName") or identity.get("arn") or identity.get("invokedBy") or identity.get("type")) or "someone"
 
 
 def _resource(record: dict) -> dict:

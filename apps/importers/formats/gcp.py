@@ -3,8 +3,9 @@ Data Access, System Event, Policy Denied), as `gcloud logging read --format=json
 them (a JSON array), one per line, or single; and the BigQuery export's
 `protopayload_auditlog` rows.
 
-Action: the service's prefix and the method's last part (`iam.googleapis.com` +
-`google.iam.admin.v1.SetIAMPolicy` → `iam.set_iam_policy`); actor from
+Action: the service's prefix and the method's last two
+parts without versions (`iam.googleapis.com` + `google.iam.admin.v1.SetIAMPolicy` →
+`iam.admin.set_iam_policy`, `google.storage.objects.get` → `storage.objects.get`); actor from
 `authenticationInfo.principalEmail`; IP and user agent from `requestMetadata`; outcome from
 `status.code` (7 PERMISSION_DENIED and 16 UNAUTHENTICATED are denied, others failures), or
 `authorizationInfo[].granted: false` as denied; a Workspace login's failure from its method
@@ -14,6 +15,7 @@ name. `serviceData.policyDelta` (or `metadata.datasetChange.bindingDeltas`) beco
 from __future__ import annotations
 
 import json
+import re
 
 from apps.importers.formats.base import Refused, action_part, dig, event_id, ip_or_none, sentence, text
 
@@ -77,7 +79,7 @@ def event_from(record: dict) -> dict:
     return {
         "event_id": event_id("gcp", record.get("insertId"), record),
         "timestamp": record.get("timestamp"),
-        "action": f"{prefix}.{action_part(method.rsplit('.', 1)[-1])}",
+        "action": _action(prefix, method),
         "category": _CATEGORIES.get(prefix, "system"),
         "outcome": outcome,
         "severity": _SEVERITIES.get(text(record.get("severity")).upper(), "info"),
@@ -100,6 +102,19 @@ def event_from(record: dict) -> dict:
         "tags": ["import:gcp"],
         "metadata": record,
     }
+
+
+_VERSION = re.compile(r"v\d+((alpha|beta)\d*)?", re.I)
+
+
+def _action(prefix: str, method: str) -> str:
+    """`google.storage.objects.get` → `storage.objects.get`, `google.iam.admin.v1.SetIAMPolicy` →
+    `iam.admin.set_iam_policy`: the service, then the method's last two parts without versions."""
+    parts = [p for p in method.split(".") if p and p not in ("google", "cloud") and not _VERSION.fullmatch(p)]
+    tail = parts[-2:]
+    if len(tail) == 2 and action_part(tail[0]) == prefix:
+        tail = tail[1:]
+    return ".".join([prefix, *(action_part(p) for p in tail)])
 
 
 def _outcome(payload: dict, method: str) -> str:
