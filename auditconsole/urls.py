@@ -24,6 +24,7 @@ urlpatterns = [
     path("reports/", include("apps.reports.urls")),
     path("api/v1/", include("apps.reports.api_urls")),
     path("api/v1/", include("apps.events.api_urls")),
+    path("api/v1/", include("apps.importers.api_urls")),
     path("healthz", health, name="health"),
 ]
 

@@ -289,12 +289,15 @@ _READ = "Needs a `read` or `auditor` token; it sees what its user, projects and 
 
 def openapi_document() -> dict:
     """The document as a dict (JSON-ready), with the other apps' paths merged in."""
+    from apps.importers import openapi as importers_openapi
     from apps.reports import openapi as reports_openapi
 
     document = _events_document()
     document["paths"].update(reports_openapi.PATHS)
     document["components"]["schemas"] = {**document["components"]["schemas"], **reports_openapi.SCHEMAS}
     document["tags"].append({"name": "reports", "description": "Compliance reports and evidence packs."})
+    document["paths"].update(importers_openapi.PATHS)
+    document["components"]["schemas"] = {**document["components"]["schemas"], **importers_openapi.SCHEMAS}
     return document
 
 

@@ -132,10 +132,15 @@ def _whole(first_number: int, first: bytes, lines) -> object:
         raise FileUnreadable("", "the JSON is nested too deeply") from None
     except json.JSONDecodeError as error:
         line = first_number + error.lineno - 1
-        reason = "the JSON ends too early (a truncated file?)" if error.pos >= len(text.rstrip()) else f"malformed JSON: {error.msg}"
+        reason = "the JSON ends too early (a truncated file?)" if _cut_short(error, text) else f"malformed JSON: {error.msg}"
         raise FileUnreadable(f"line {line}, column {error.colno}", reason) from None
     except ValueError as error:
         raise FileUnreadable("", f"malformed JSON: {error}") from None
+
+
+def _cut_short(error: json.JSONDecodeError, text: str) -> bool:
+    """Whether the JSON breaks because the text ends (a truncated file), not because of a wrong character."""
+    return error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string")
 
 
 def _json_lines(lines) -> Iterator[Located]:
@@ -151,7 +156,7 @@ def _json_lines(lines) -> Iterator[Located]:
         except RecursionError:
             yield Located(where, ValueError("the JSON is nested too deeply"))
         except json.JSONDecodeError as error:
-            cut = error.pos >= len(text.rstrip())
+            cut = _cut_short(error, text)
             yield Located(where, ValueError("the JSON ends too early (a truncated line?)" if cut else f"malformed JSON: {error.msg} (column {error.colno})"))
         except ValueError as error:
             yield Located(where, ValueError(f"malformed JSON: {error}"))
