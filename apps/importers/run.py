@@ -49,6 +49,7 @@ class ImportSummary:
     format: str = "auto"
     files: dict[str, str] = field(default_factory=dict)   # file → the format it was read as
     read: int = 0
+    mapped: int = 0      # records mapped onto events (what a dry run would import, duplicates aside)
     imported: int = 0
     duplicates: int = 0
     skipped: int = 0
@@ -56,6 +57,10 @@ class ImportSummary:
     unreadable: list[Problem] = field(default_factory=list)
     preview: list[dict] = field(default_factory=list)
     dry_run: bool = False
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.unreadable + self.refused
 
     @property
     def ok(self) -> bool:
@@ -101,6 +106,7 @@ class _Run:
             except Refused as error:
                 self.summary.refused.append(Problem(name, item.where, error.reason))
                 continue
+            self.summary.mapped += 1
             if len(self.summary.preview) < self.preview:
                 self.summary.preview.append(event)
             if not self.summary.dry_run:

@@ -45,7 +45,7 @@ class Command(BaseCommand):
             self.stderr.write(f"refused: {problem}")
         verb = "would import" if dry_run else "imported"
         self.stdout.write(
-            f"{verb} {summary.imported if not dry_run else summary.read - summary.skipped - len(summary.refused)} events "
+            f"{verb} {summary.mapped if dry_run else summary.imported} events "
             f"from {len(summary.files)} file(s); {summary.duplicates} already stored, {summary.skipped} skipped, "
             f"{len(summary.refused)} refused, {len(summary.unreadable)} file(s) unreadable"
         )
