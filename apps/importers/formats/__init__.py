@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from apps.importers.formats import cloudtrail, gcp, kubernetes, okta
+from apps.importers.formats import azure_activity, cloudtrail, entra, gcp, github, kubernetes, okta, otel
 
-FORMATS: dict[str, ModuleType] = {module.NAME: module for module in (cloudtrail, gcp, kubernetes, okta)}
+FORMATS: dict[str, ModuleType] = {module.NAME: module for module in (
+    cloudtrail, gcp, azure_activity, entra, kubernetes, github, okta, otel,
+)}
 
 
 def format_get(name: str) -> ModuleType | None:
