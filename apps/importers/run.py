@@ -10,11 +10,13 @@ repeated import stores nothing new (chain_append reports those as duplicates).
 """
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
-from apps.events.chain import chain_append
+from apps.events.chain import Prepared, chain_append, chain_prepare
 from apps.events.schema import FieldError, normalize_event
 from apps.importers.formats import FORMATS, format_detect, format_get
 from apps.importers.formats.base import Refused, Skipped
@@ -22,6 +24,8 @@ from apps.importers.read import FileUnreadable, Located, documents
 from apps.rbac.audit_trail import Actor, audit_record
 
 BATCH_SIZE = 1000
+# Batches read and mapped ahead of the one being appended.
+AHEAD = 2
 # How many records auto-detection looks at before it gives up on a file.
 DETECT_WINDOW = 10
 RESERVED_CATEGORY = "audit"
@@ -84,13 +88,13 @@ class _Run:
     """The state of one import: the summary so far and the batch being filled."""
 
     def __init__(self, summary: ImportSummary, *, project: str, projects: list[str] | None,
-                 batch_size: int, preview: int, progress: Callable | None) -> None:
+                 batch_size: int, preview: int) -> None:
         self.summary, self.project, self.projects = summary, project, projects or []
-        self.batch_size, self.preview, self.progress = batch_size, preview, progress
+        self.batch_size, self.preview = batch_size, preview
         self.events: list[dict] = []
 
-    def records(self, name: str, module: ModuleType, pending: list[_Pending]) -> None:
-        """Map and normalise a window of raw records, appending full batches as they fill."""
+    def records(self, name: str, module: ModuleType, pending: list[_Pending]) -> Iterator[list[dict]]:
+        """Map and normalise a window of raw records; yields each batch as it fills."""
         select = getattr(module, "select", None)
         left_out = select([p.record for p in pending]) if select else set()
         for index, item in enumerate(pending):
@@ -112,7 +116,11 @@ class _Run:
             if not self.summary.dry_run:
                 self.events.append(event)
                 if len(self.events) >= self.batch_size:
-                    self.flush()
+                    yield self.take()
+
+    def take(self) -> list[dict]:
+        events, self.events = self.events, []
+        return events
 
     def _event(self, module: ModuleType, record) -> dict:
         if not isinstance(record, dict):
@@ -141,17 +149,6 @@ class _Run:
                               "name one with the project parameter")
         return event
 
-    def flush(self) -> None:
-        if not self.events:
-            return
-        appended = chain_append(self.events)
-        self.events = []
-        created = sum(1 for item in appended if not item.duplicate)
-        self.summary.imported += created
-        self.summary.duplicates += len(appended) - created
-        if self.progress:
-            self.progress(self.summary)
-
 
 def import_run(
     sources: Iterable[tuple[str, BinaryIO]],
@@ -179,13 +176,22 @@ def import_run(
         if chosen is None:
             raise ImportFailed(f"format '{format}' is not one of: auto, {', '.join(FORMATS)}")
     summary = ImportSummary(format=chosen.NAME if chosen else "auto", dry_run=dry_run)
-    run = _Run(summary, project=project, projects=projects, batch_size=batch_size, preview=preview, progress=progress)
-    for name, stream in sources:
-        try:
-            _import_file(run, name, stream, chosen)
-        except FileUnreadable as error:
-            summary.unreadable.append(Problem(name, error.where, error.reason + _stored_note(summary, name)))
-    run.flush()
+    run = _Run(summary, project=project, projects=projects, batch_size=batch_size, preview=preview)
+    batches = _batches(run, sources, chosen)
+    if dry_run:
+        for _ in batches:
+            pass
+    else:
+        # Reading and mapping the next batch (in a thread) overlaps the database writing this
+        # one: chain_append waits on PostgreSQL with the GIL released. The appends stay in
+        # this thread, on its connection and in its transaction.
+        for prepared in _ahead(batches):
+            appended = chain_append(prepared)
+            created = sum(1 for item in appended if not item.duplicate)
+            summary.imported += created
+            summary.duplicates += len(appended) - created
+            if progress:
+                progress(summary)
     if not dry_run:
         audit_record(
             action="audit.importers.import", request=request, actor=actor,
@@ -199,11 +205,64 @@ def import_run(
     return summary
 
 
+def _batches(run: _Run, sources, chosen: ModuleType | None) -> Iterator[Prepared]:
+    """Every batch of every file, made ready for chain_append; unreadable files are noted."""
+    for name, stream in sources:
+        try:
+            for events in _file_batches(run, name, stream, chosen):
+                yield chain_prepare(events)
+        except FileUnreadable as error:
+            run.summary.unreadable.append(Problem(name, error.where, error.reason + _stored_note(run.summary, name)))
+    if run.events:
+        yield chain_prepare(run.take())
+
+
+_END = object()
+
+
+def _ahead(items: Iterator, depth: int = AHEAD) -> Iterator:
+    """`items`, produced in a thread up to `depth` ahead of the consumer; its exceptions re-raised here."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(error)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = channel.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _stored_note(summary: ImportSummary, name: str) -> str:
     return "; nothing of this file was imported" if name not in summary.files else ""
 
 
-def _import_file(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | None) -> None:
+def _file_batches(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | None) -> Iterator[list[dict]]:
     module = chosen
     csv_ok = bool(chosen and getattr(chosen, "CSV", False)) or (chosen is None and _any_csv())
     pending: list[_Pending] = []
@@ -224,10 +283,10 @@ def _import_file(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | No
         for index, record in enumerate(records):
             pending.append(_Pending(_where(located.where, index, len(records)), record))
         if len(pending) >= run.batch_size:
-            run.records(name, module, pending)
+            yield from run.records(name, module, pending)
             pending = []
     if pending:
-        run.records(name, module, pending)
+        yield from run.records(name, module, pending)
     run.summary.files.setdefault(name, module.NAME if module else "")
 
 
