@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from apps.events.chain import Prepared, chain_append, chain_prepare
-from apps.events.schema import FieldError, normalize_event
+from apps.events.schema import FieldError, is_sensitive, normalize_event
 from apps.importers.formats import FORMATS, format_detect, format_get
 from apps.importers.formats.base import Refused, Skipped
 from apps.importers.read import FileUnreadable, Located, documents
@@ -138,6 +138,7 @@ class _Run:
             raise Refused("the record is nested too deeply") from None
         except Exception as error:  # noqa: BLE001 - a record is attacker-controlled: report it, never crash the import
             raise Refused(f"cannot be mapped ({type(error).__name__}: {error})") from None
+        _keep_lifted(raw.get("metadata"), event["metadata"])
         if event["category"] == RESERVED_CATEGORY or event["action"] == "audit" or event["action"].startswith("audit."):
             raise Refused("category 'audit' and 'audit.*' actions are reserved for the console's own records")
         if self.projects:
@@ -148,6 +149,24 @@ class _Run:
                 raise Refused(f"project '{event['project']}' is not one of this token's projects ({allowed}); "
                               "name one with the project parameter")
         return event
+
+
+def _keep_lifted(source, kept: dict) -> None:
+    """Put back the source's top-level text fields that normalisation moved out of metadata.
+
+    normalize_event lifts a few keys (`user_agent`, `request_id`, `tags`, ...) from metadata
+    into their columns when those are empty: for an imported record they must stay in
+    metadata under their original paths as well (an empty `user_agent` of a GitHub record).
+    """
+    if not isinstance(source, dict) or not isinstance(kept, dict):
+        return
+    for key, value in source.items():
+        if key in kept or not isinstance(key, str) or is_sensitive(key):
+            continue
+        if isinstance(value, str) and "\x00" not in value:
+            kept[key] = value
+        elif isinstance(value, list) and all(isinstance(item, str) and "\x00" not in item for item in value):
+            kept[key] = list(value)
 
 
 def import_run(

@@ -156,3 +156,13 @@ def test_an_import_is_recorded_in_the_console_audit_trail(db):
     record = Event.objects.get(category="audit")
     assert record.action == "audit.importers.import"
     assert (record.metadata["imported"], record.metadata["files"]) == (3, {"trail.json": "cloudtrail"})
+
+
+def test_source_fields_named_like_columns_stay_in_metadata_even_when_empty(db):
+    record = {"@timestamp": 1717236000000, "_document_id": "doc-1", "action": "repo.create", "actor": "octocat",
+              "user_agent": "", "request_id": "", "tags": ["a", "b"], "repo": "octo-org/x"}
+    summary = _run("github.json", json.dumps([record]).encode(), format="github")
+    assert summary.imported == 1
+    stored = Event.objects.get()
+    assert (stored.metadata["user_agent"], stored.metadata["request_id"], stored.metadata["tags"]) == ("", "", ["a", "b"])
+    assert stored.tags == ["import:github"]

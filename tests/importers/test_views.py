@@ -81,3 +81,12 @@ def test_only_those_who_may_issue_tokens_see_the_page(browser_for, persona):
 def test_the_nav_shows_import_only_to_administrators(browser_for):
     assert b'href="/import/"' in browser_for("admin").get("/").content
     assert b'href="/import/"' not in browser_for("analyst").get("/").content
+
+
+@pytest.mark.audit_trail
+def test_an_import_from_the_page_is_recorded_with_the_administrator_as_actor(browser_for):
+    admin = browser_for("admin")
+    upload = _preview(admin, ADMIN_USER).context["upload"].id
+    admin.post("/import/run/", {"upload": upload})
+    record = Event.objects.get(action="audit.importers.import")
+    assert (record.actor_id, record.category, record.metadata["imported"]) == ("ada", "audit", 3)
