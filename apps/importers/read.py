@@ -8,6 +8,7 @@ reported with the line and column where it breaks, and nothing of it is read.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -163,8 +164,6 @@ def _json_lines(lines) -> Iterator[Located]:
 
 
 def _csv_rows(first_number: int, header: str, lines) -> Iterator[Located]:
-    import csv
-
     def text_lines():
         yield header + "\n"
         for number, raw in lines:
