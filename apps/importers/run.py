@@ -96,7 +96,10 @@ class _Run:
     def records(self, name: str, module: ModuleType, pending: list[_Pending]) -> Iterator[list[dict]]:
         """Map and normalise a window of raw records; yields each batch as it fills."""
         select = getattr(module, "select", None)
-        left_out = select([p.record for p in pending]) if select else set()
+        try:
+            left_out = select([p.record for p in pending]) if select else set()
+        except Exception:  # noqa: BLE001 - a selection tripping over hostile records leaves them all in, each mapped (or refused) on its own
+            left_out = set()
         for index, item in enumerate(pending):
             self.summary.read += 1
             if index in left_out:
@@ -294,7 +297,10 @@ def _file_batches(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | N
         if module is None or name not in run.summary.files:
             module = _format_for(name, located, module)
             run.summary.files[name] = module.NAME
-        records = module.records(located.document)
+        try:
+            records = module.records(located.document)
+        except Exception:  # noqa: BLE001 - a container of the wrong shape is reported, not a crash
+            records = None
         if records is None:
             run.summary.read += 1
             run.summary.refused.append(Problem(name, located.where or "record 1", f"is not a {module.LABEL} record"))

@@ -34,7 +34,10 @@ def format_detect(document) -> list[ModuleType]:
     """The formats whose records `document` (a parsed JSON value) holds: one when it is unambiguous."""
     found = []
     for module in FORMATS.values():
-        records = module.records(document)
-        if records and any(module.looks_like(record) for record in records[:10]):
-            found.append(module)
+        try:
+            records = module.records(document)
+            if records and any(module.looks_like(record) for record in records[:10]):
+                found.append(module)
+        except Exception:  # noqa: BLE001 - hostile input that trips a format's check is not that format
+            continue
     return found

@@ -40,9 +40,12 @@ def looks_like(record) -> bool:
 def select(batch: list) -> set[int]:
     """Indexes of the records to leave out: a ResponseStarted stage whose request also
     completed (or panicked) in this batch."""
-    finished = {r.get("auditID") for r in batch if isinstance(r, dict) and r.get("stage") in _FINAL}
-    return {i for i, r in enumerate(batch)
-            if isinstance(r, dict) and r.get("stage") == "ResponseStarted" and r.get("auditID") in finished}
+    def field(record, name: str) -> str | None:
+        value = record.get(name) if isinstance(record, dict) else None
+        return value if isinstance(value, str) else None  # attacker-controlled: anything but text is nothing
+
+    finished = {field(r, "auditID") for r in batch if field(r, "stage") in _FINAL} - {None}
+    return {i for i, r in enumerate(batch) if field(r, "stage") == "ResponseStarted" and field(r, "auditID") in finished}
 
 
 def event_from(record: dict) -> dict:

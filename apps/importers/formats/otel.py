@@ -25,14 +25,16 @@ def records(document) -> list | None:
         return None
     found = []
     for resource_logs in document["resourceLogs"]:
-        if not isinstance(resource_logs, dict):
-            found.append(resource_logs)
+        scopes = resource_logs.get("scopeLogs") if isinstance(resource_logs, dict) else None
+        if not isinstance(scopes, list):
+            found.append(resource_logs)  # refused when mapped: not a resourceLogs entry
             continue
-        for scope_logs in resource_logs.get("scopeLogs") or []:
-            if not isinstance(scope_logs, dict):
+        for scope_logs in scopes:
+            log_records = scope_logs.get("logRecords") if isinstance(scope_logs, dict) else None
+            if not isinstance(log_records, list):
                 found.append(scope_logs)
                 continue
-            for log_record in scope_logs.get("logRecords") or []:
+            for log_record in log_records:
                 found.append({"resource": resource_logs.get("resource") or {}, "scope": scope_logs.get("scope") or {},
                               "logRecord": log_record})
     return found
@@ -55,9 +57,11 @@ def _any_value(value):
         except (TypeError, ValueError):
             return value["intValue"]
     if "arrayValue" in value:
-        return [_any_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
+        values = value["arrayValue"].get("values") if isinstance(value["arrayValue"], dict) else None
+        return [_any_value(v) for v in values] if isinstance(values, list) else None
     if "kvlistValue" in value:
-        return _attributes((value["kvlistValue"] or {}).get("values"))
+        values = value["kvlistValue"].get("values") if isinstance(value["kvlistValue"], dict) else None
+        return _attributes(values)
     if "bytesValue" in value:
         return value["bytesValue"]
     return None
@@ -65,7 +69,7 @@ def _any_value(value):
 
 def _attributes(items) -> dict:
     flat = {}
-    for item in items or []:
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             flat[item["key"]] = _any_value(item.get("value"))
     return flat
@@ -95,12 +99,13 @@ def _severity(number) -> str:
 def event_from(record: dict) -> dict:
     log = record.get("logRecord")
     if not isinstance(log, dict):
-        raise Refused("not an OTLP log record")
+        raise Refused("not an OTLP log record (resourceLogs[].scopeLogs[].logRecords[] expected)")
     when = _nanos(log.get("timeUnixNano")) or _nanos(log.get("observedTimeUnixNano"))
     if when is None:
         raise Refused("timeUnixNano and observedTimeUnixNano are both missing")
     attributes = _attributes(log.get("attributes"))
-    resource = _attributes((record.get("resource") or {}).get("attributes"))
+    resource = record.get("resource")
+    resource = _attributes(resource.get("attributes") if isinstance(resource, dict) else None)
     get = lambda *keys: next((attributes[k] for k in keys if attributes.get(k) not in (None, "")), None)  # noqa: E731
     name = text(log.get("eventName") or get("event.name"))
     action = ".".join(action_part(p) for p in name.split(".") if p) if name else "otel.log"
