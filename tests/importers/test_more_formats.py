@@ -93,3 +93,50 @@ def test_otlp_log_records_map_semantic_convention_attributes(import_files, find)
     assert refund.metadata["resourceAttributes"]["service.name"] == "billing-api"
     [error] = find("action:otel.log")
     assert (error.outcome, error.severity, error.description) == ("error", "high", "refund service unavailable")
+
+
+def _import_json(document, fmt="auto"):
+    import io
+    import json
+
+    from apps.importers.run import import_run
+
+    return import_run([("doc.json", io.BytesIO(json.dumps(document).encode()))], format=fmt)
+
+
+def test_the_azure_rest_api_shape_is_read_too(db, find):
+    # Azure Monitor REST API, Activity Logs - List: a page of EventData with {"value", "localizedValue"} names.
+    page = {"value": [{
+        "caller": "dana@contoso.com", "eventTimestamp": "2024-05-15T07:00:00.5Z",
+        "eventDataId": "d1e2f3a4-0000-4000-8000-000000000042", "correlationId": "c0c0c0c0-0000-4000-8000-000000000042",
+        "operationName": {"value": "Microsoft.Storage/storageAccounts/listKeys/action", "localizedValue": "List Storage Account Keys"},
+        "category": {"value": "Administrative", "localizedValue": "Administrative"},
+        "status": {"value": "Succeeded", "localizedValue": "Succeeded"}, "subStatus": {"value": "OK"},
+        "level": "Informational", "resourceGroupName": "payments-rg",
+        "resourceId": "/subscriptions/8b2a5c1e-1111-4a6b-9c3d-2e4f6a8b0c1d/resourceGroups/payments-rg/providers/Microsoft.Storage/storageAccounts/paydata",
+        "subscriptionId": "8b2a5c1e-1111-4a6b-9c3d-2e4f6a8b0c1d", "httpRequest": {"clientIpAddress": "203.0.113.50", "method": "POST"},
+    }]}
+    summary = _import_json(page)
+    assert (summary.files["doc.json"], summary.imported) == ("azure_activity", 1)
+    [keys] = find("action:azure.microsoft.storage/storageaccounts/listkeys/action")
+    assert (keys.actor_email, keys.outcome, keys.ip_address, keys.resource_name) == ("dana@contoso.com", "success", "203.0.113.50", "paydata")
+    assert keys.project == "8b2a5c1e-1111-4a6b-9c3d-2e4f6a8b0c1d"
+
+
+def test_a_graph_sign_in_page_is_read_as_entra(db, find):
+    page = {"value": [{"id": "66ea54eb-6301-4ee5-be62-ff5a759b0100", "createdDateTime": "2024-05-15T08:00:00Z",
+                       "userPrincipalName": "mallory@contoso.com", "userId": "u-666", "appDisplayName": "Graph Explorer",
+                       "ipAddress": "198.51.100.77", "isInteractive": False,
+                       "status": {"errorCode": 50126, "failureReason": "Invalid username or password."}}]}
+    assert _import_json(page).files["doc.json"] == "entra"
+    [attempt] = find("action:entra.sign_in.non_interactive")
+    assert (attempt.outcome, attempt.actor_email, attempt.ip_address) == ("failure", "mallory@contoso.com", "198.51.100.77")
+
+
+def test_a_kubernetes_event_list_is_read_whole(db, find):
+    from tests.importers.conftest import FALCO
+    import json
+
+    items = [json.loads((FALCO / name).read_text()) for name in ("exec_pod.json", "attach_pod.json")]
+    assert _import_json({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}, "kubernetes").imported == 2
+    assert {e.action for e in find("tags:import:kubernetes")} == {"k8s.pods.exec.create", "k8s.pods.attach.create"}
