@@ -3,8 +3,8 @@
 The body is the file as it is (JSON, JSON Lines, a CloudTrail `{"Records": [...]}` file, CSV
 for formats that come as CSV; gzip or not, told from its first bytes). `format` is one of the
 registry's names or `auto`. The answer is the import's summary: 202 when the body was read
-(records refused one by one are listed in `problems`, the rest are stored), 400 when nothing
-of it could be read.
+(records refused one by one, and a file read only in part, are listed in `problems`; the rest
+is stored), 400 when nothing of it could be read.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from apps.rbac.permissions import token_required
 
 BODY_NAME = "request body"
 MAX_PROJECT = 200
+# A gzip body may hold this many times its own size once decompressed, and no more.
+MAX_EXPANSION = 10
 
 
 def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
@@ -50,8 +52,10 @@ def import_file(request: HttpRequest, format: str) -> JsonResponse:
     if not body.strip():
         return _error(400, "the body is empty: send the file to import as the request body")
     summary = import_run([(BODY_NAME, io.BytesIO(body))], format=format, project=project,
-                         projects=request.api_token.projects, request=request)
-    status = 400 if summary.unreadable else 202
+                         projects=request.api_token.projects, request=request, max_bytes=MAX_EXPANSION * limit)
+    # 400 when nothing of the body could be taken; a body read in part (JSON Lines cut short, too
+    # large once decompressed) is 202 with what was stored and the problem in `problems`.
+    status = 400 if summary.unreadable and not (summary.imported or summary.duplicates) else 202
     answer = summary.as_dict()
     if status == 400:
         answer["error"] = str(summary.unreadable[0])

@@ -81,22 +81,40 @@ def _decode(raw: bytes, where: str) -> str:
         raise FileUnreadable(where, f"is not UTF-8 text (byte {error.start + 1}): a binary file?") from None
 
 
-def _lines(reader) -> Iterator[tuple[int, bytes]]:
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):g} MiB" if count >= 1024 * 1024 else f"{count / 1024:g} KiB"
+
+
+def _lines(reader, max_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """The file's lines, numbered; past `max_bytes` (counted after decompression) the file is
+    refused, so a small gzip bomb cannot fill memory (a line is never read whole beyond it)."""
+    left = max_bytes
+    number = 0
     try:
-        for number, raw in enumerate(reader, 1):
+        while True:
+            raw = reader.readline() if left is None else reader.readline(left + 1)
+            if not raw:
+                return
+            if left is not None:
+                left -= len(raw)
+                if left < 0:
+                    raise FileUnreadable(f"line {number + 1}", f"the file is larger than {_size(max_bytes)} once "
+                                                               "decompressed; import it with manage.py import_events")
+            number += 1
             yield number, raw
     except (OSError, EOFError, zlib.error) as error:
         # A truncated or corrupt gzip stream.
         raise FileUnreadable("", f"the gzip data is damaged or cut short ({error})") from None
 
 
-def documents(stream: BinaryIO, *, csv_ok: bool = False) -> Iterator[Located]:
+def documents(stream: BinaryIO, *, csv_ok: bool = False, max_bytes: int | None = None) -> Iterator[Located]:
     """The JSON documents of a file; CSV text yields one Located per row when csv_ok.
+    `max_bytes` bounds the file's size once decompressed (None: no bound, the command line).
 
     Raises FileUnreadable for a file that cannot be read at all; a bad line of a JSON Lines
     file is yielded as Located(where, ValueError(...)) for the caller to report.
     """
-    lines = _lines(open_binary(stream))
+    lines = _lines(open_binary(stream), max_bytes)
     first_number, first = 0, b""
     for first_number, first in lines:
         if first.strip():

@@ -88,8 +88,9 @@ class _Run:
     """The state of one import: the summary so far and the batch being filled."""
 
     def __init__(self, summary: ImportSummary, *, project: str, projects: list[str] | None,
-                 batch_size: int, preview: int) -> None:
+                 batch_size: int, preview: int, max_bytes: int | None = None) -> None:
         self.summary, self.project, self.projects = summary, project, projects or []
+        self.max_bytes = max_bytes
         self.batch_size, self.preview = batch_size, preview
         self.events: list[dict] = []
 
@@ -182,6 +183,7 @@ def import_run(
     dry_run: bool = False,
     preview: int = 0,
     progress: Callable[[ImportSummary], None] | None = None,
+    max_bytes: int | None = None,
     request=None,
     actor: Actor | None = None,
 ) -> ImportSummary:
@@ -190,7 +192,9 @@ def import_run(
     `project` names the project of every event (else the source's account or project);
     `projects`, a project-limited ingest token's projects, are enforced as event_ingest does.
     With dry_run nothing is stored: the summary counts what would be, and `preview` keeps the
-    first mapped events. The import itself is recorded in the console's audit trail.
+    first mapped events. `max_bytes` bounds each file's size once decompressed (the API and the
+    page set it; a gzip bomb is refused instead of filling memory). The import itself is
+    recorded in the console's audit trail.
     """
     chosen = None
     if format and format != "auto":
@@ -198,7 +202,7 @@ def import_run(
         if chosen is None:
             raise ImportFailed(f"format '{format}' is not one of: auto, {', '.join(FORMATS)}")
     summary = ImportSummary(format=chosen.NAME if chosen else "auto", dry_run=dry_run)
-    run = _Run(summary, project=project, projects=projects, batch_size=batch_size, preview=preview)
+    run = _Run(summary, project=project, projects=projects, batch_size=batch_size, preview=preview, max_bytes=max_bytes)
     batches = _batches(run, sources, chosen)
     if dry_run:
         for _ in batches:
@@ -285,38 +289,52 @@ def _stored_note(summary: ImportSummary, name: str) -> str:
 
 
 def _file_batches(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | None) -> Iterator[list[dict]]:
-    module = chosen
-    csv_ok = bool(chosen and getattr(chosen, "CSV", False)) or (chosen is None and _any_csv())
+    """The batches of one file. When the file turns unreadable part way (gzip cut short, too
+    large once decompressed), the records read before that point are imported like the ones
+    of earlier batches, and the problem is raised for the caller to report."""
+    state = {"module": chosen}
     pending: list[_Pending] = []
-    located_stream = documents(stream, csv_ok=csv_ok)
-    for located in located_stream:
-        if isinstance(located.document, ValueError):
-            run.summary.read += 1
-            run.summary.refused.append(Problem(name, located.where, str(located.document)))
-            continue
-        if module is None or name not in run.summary.files:
-            module = _format_for(name, located, module)
-            run.summary.files[name] = module.NAME
-        try:
-            records = module.records(located.document)
-        except Exception:  # noqa: BLE001 - a container of the wrong shape is reported, not a crash
-            records = None
-        if records is None:
-            run.summary.read += 1
-            run.summary.refused.append(Problem(name, located.where or "record 1", f"is not a {module.LABEL} record"))
-            continue
-        for index, record in enumerate(records):
-            pending.append(_Pending(_where(located.where, index, len(records)), record))
-        if len(pending) >= run.batch_size:
-            yield from run.records(name, module, pending)
-            pending = []
+    try:
+        for located in documents(stream, csv_ok=_csv_ok(chosen), max_bytes=run.max_bytes):
+            _take(run, name, located, state, pending)
+            if len(pending) >= run.batch_size:
+                yield from run.records(name, state["module"], pending)
+                pending = []
+    except FileUnreadable:
+        if pending:
+            yield from run.records(name, state["module"], pending)
+        raise
     if pending:
-        yield from run.records(name, module, pending)
-    run.summary.files.setdefault(name, module.NAME if module else "")
+        yield from run.records(name, state["module"], pending)
+    run.summary.files.setdefault(name, state["module"].NAME if state["module"] else "")
 
 
-def _any_csv() -> bool:
+def _csv_ok(chosen: ModuleType | None) -> bool:
+    if chosen is not None:
+        return bool(getattr(chosen, "CSV", False))
     return any(getattr(module, "CSV", False) for module in FORMATS.values())
+
+
+def _take(run: _Run, name: str, located: Located, state: dict, pending: list[_Pending]) -> None:
+    """Add the records of one document to `pending` (refusing a document that holds none)."""
+    if isinstance(located.document, ValueError):
+        run.summary.read += 1
+        run.summary.refused.append(Problem(name, located.where, str(located.document)))
+        return
+    if state["module"] is None or name not in run.summary.files:
+        state["module"] = _format_for(name, located, state["module"])
+        run.summary.files[name] = state["module"].NAME
+    module = state["module"]
+    try:
+        records = module.records(located.document)
+    except Exception:  # noqa: BLE001 - a container of the wrong shape is reported, not a crash
+        records = None
+    if records is None:
+        run.summary.read += 1
+        run.summary.refused.append(Problem(name, located.where or "record 1", f"is not a {module.LABEL} record"))
+        return
+    for index, record in enumerate(records):
+        pending.append(_Pending(_where(located.where, index, len(records)), record))
 
 
 def _where(where: str, index: int, count: int) -> str:

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.importers.forms import ConfirmForm, UploadForm
+from apps.importers.forms import MAX_UPLOAD_BYTES, ConfirmForm, UploadForm
 from apps.importers.formats import FORMATS
 from apps.importers.run import import_run
 from apps.importers.uploads import upload_discard, upload_get, upload_save
@@ -16,6 +16,8 @@ from apps.rbac.roles import MANAGE_TOKENS
 # who may issue ingest tokens (Audit Administrators).
 PERMISSION = MANAGE_TOKENS
 PREVIEW_ROWS = 10
+# An uploaded gzip file may hold this much once decompressed, and no more.
+MAX_DECOMPRESSED = 4 * MAX_UPLOAD_BYTES
 TEMPLATE = "importers/import_page.html"
 
 
@@ -35,7 +37,7 @@ def import_preview(request: HttpRequest) -> HttpResponse:
     upload = upload_save(request.session, file=data["file"], format=data["format"], project=data["project"])
     with open(upload.path, "rb") as stream:
         summary = import_run([(upload.name, stream)], format=upload.format, project=upload.project,
-                             dry_run=True, preview=PREVIEW_ROWS)
+                             dry_run=True, preview=PREVIEW_ROWS, max_bytes=MAX_DECOMPRESSED)
     if summary.unreadable:
         upload_discard(request.session, upload.id)
     return render(request, TEMPLATE, {"form": form, "formats": FORMATS.values(), "upload": upload,
@@ -52,7 +54,8 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
                                           "expired": "That upload has expired or was already imported: choose the file again."},
                       status=400)
     with open(upload.path, "rb") as stream:
-        summary = import_run([(upload.name, stream)], format=upload.format, project=upload.project, request=request)
+        summary = import_run([(upload.name, stream)], format=upload.format, project=upload.project,
+                             max_bytes=MAX_DECOMPRESSED, request=request)
     upload_discard(request.session, upload.id)
     return render(request, TEMPLATE, {"form": UploadForm(), "formats": FORMATS.values(), "upload": upload,
                                       "summary": summary, "stage": "done"})

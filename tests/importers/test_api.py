@@ -102,3 +102,29 @@ def test_the_import_is_recorded_with_the_token_as_actor(ingest_api):
     _post(ingest_api, "cloudtrail", ADMIN_USER.read_bytes())
     record = Event.objects.get(action="audit.importers.import")
     assert (record.actor_type, record.auth_method, record.metadata["imported"]) == ("api_key", "token", 3)
+
+
+def test_a_gzip_bomb_is_refused_without_reading_it_whole(ingest_api, settings):
+    settings.INGEST_MAX_BODY_BYTES = 64 * 1024
+    line = (FALCO / "exec_pod.json").read_text().strip() + "\n"
+    bomb = gzip.compress((line * 2000).encode())  # some 4 MiB of JSON Lines in a body of a few KiB
+    assert len(bomb) < settings.INGEST_MAX_BODY_BYTES
+    response = _post(ingest_api, "kubernetes", bomb)
+    # The lines within the bound are taken (JSON Lines stream); the rest is refused with the reason.
+    assert response.status_code == 202
+    [problem] = response.json()["problems"]
+    assert problem["reason"] == "the file is larger than 640 KiB once decompressed; import it with manage.py import_events"
+    assert response.json()["imported"] == 1 and response.json()["duplicates"] > 0
+    assert Event.objects.count() == 1
+
+
+def test_a_whole_document_too_large_once_decompressed_is_a_400(ingest_api, settings):
+    settings.INGEST_MAX_BODY_BYTES = 8 * 1024
+    records = json.loads(ADMIN_USER.read_text()) * 50
+    body = gzip.compress(json.dumps({"Records": records}, indent=2).encode())
+    assert len(body) < settings.INGEST_MAX_BODY_BYTES
+    response = _post(ingest_api, "cloudtrail", body)
+    assert response.status_code == 400
+    assert response.json()["error"].endswith("the file is larger than 80 KiB once decompressed; import it with "
+                                             "manage.py import_events; nothing of this file was imported")
+    assert Event.objects.count() == 0
