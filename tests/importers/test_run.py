@@ -166,3 +166,13 @@ def test_source_fields_named_like_columns_stay_in_metadata_even_when_empty(db):
     stored = Event.objects.get()
     assert (stored.metadata["user_agent"], stored.metadata["request_id"], stored.metadata["tags"]) == ("", "", ["a", "b"])
     assert stored.tags == ["import:github"]
+
+
+def test_a_redacted_secret_does_not_shape_the_event_id(db):
+    records = json.loads((STRATUS / "aws.persistence.iam-create-user-login-profile.json").read_text())
+    profile = next(r for r in records if r["eventName"] == "CreateLoginProfile")
+    first = _run("a.json", json.dumps({**profile, "requestParameters": {**profile["requestParameters"], "password": "hunter2"}}).encode())
+    second = _run("b.json", json.dumps({**profile, "requestParameters": {**profile["requestParameters"], "password": "letmein"}}).encode())
+    # Readers see the password redacted; the id does not depend on it, so it cannot be used to test guesses.
+    assert (first.imported, second.duplicates) == (1, 1)
+    assert Event.objects.get().metadata["requestParameters"]["password"] == "[REDACTED]"

@@ -12,6 +12,8 @@ import ipaddress
 import json
 import re
 
+from apps.events.schema import REDACTED, is_sensitive
+
 
 class Refused(Exception):
     """This record cannot be imported; the message says why, in words a user can act on."""
@@ -30,9 +32,25 @@ class Skipped(Exception):
 
 
 def record_digest(record) -> str:
-    """A digest of the raw record: the same record gives the same digest, whatever its key order."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """A digest of the record: the same record gives the same digest, whatever its key order.
+
+    Values under sensitive keys are left out as ingest redacts them (`password`, `token`, ...):
+    the event id is shown to every reader of the event, and a digest over a redacted password
+    would let them test guesses of it against the id.
+    """
+    text = json.dumps(_redacted(record, 0), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def _redacted(value, depth: int):
+    if depth > 64:
+        return value
+    if isinstance(value, dict):
+        return {key: REDACTED if item is not None and isinstance(key, str) and is_sensitive(key) else _redacted(item, depth + 1)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, depth + 1) for item in value]
+    return value
 
 
 def event_id(prefix: str, source_id, record) -> str:
