@@ -77,6 +77,7 @@ def test_an_administrator_drops_a_cloudtrail_file_previews_and_imports_it(page: 
     summary.get_by_role("link", name="Show the imported events").click()
     expect(page).to_have_url(re.compile(r"/events/\?q="))
     expect(page.get_by_text("ec2.get_password_data").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "5-imported-events.png"), full_page=False)
 
 
 def test_a_file_of_the_wrong_format_is_explained_in_the_browser(page: Page, live_server, administrator):
