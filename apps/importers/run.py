@@ -26,8 +26,6 @@ from apps.rbac.audit_trail import Actor, audit_record
 BATCH_SIZE = 1000
 # Batches read and mapped ahead of the one being appended.
 AHEAD = 2
-# How many records auto-detection looks at before it gives up on a file.
-DETECT_WINDOW = 10
 RESERVED_CATEGORY = "audit"
 
 

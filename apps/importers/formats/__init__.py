@@ -30,13 +30,17 @@ def format_choices() -> list[tuple[str, str]]:
     return [(name, module.LABEL) for name, module in FORMATS.items()]
 
 
+# How many records of a document auto-detection looks at.
+DETECT_WINDOW = 10
+
+
 def format_detect(document) -> list[ModuleType]:
     """The formats whose records `document` (a parsed JSON value) holds: one when it is unambiguous."""
     found = []
     for module in FORMATS.values():
         try:
             records = module.records(document)
-            if records and any(module.looks_like(record) for record in records[:10]):
+            if records and any(module.looks_like(record) for record in records[:DETECT_WINDOW]):
                 found.append(module)
         except Exception:  # noqa: BLE001 - hostile input that trips a format's check is not that format
             continue
