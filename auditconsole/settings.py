@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.viewer",
     "apps.dashboard",
     "apps.reports",
+    "apps.importers",
     "apps.api",
     "apps.demo",
     "auditconsole",
