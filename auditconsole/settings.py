@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.rbac",
     "apps.events",
     "apps.reports",
+    "apps.exports",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,11 @@ X_FRAME_OPTIONS = "DENY"
 
 # Reports (apps.reports): generated files are kept here, outside the database, and served only
 # through the console's permission checks. The organisation's name goes on every report cover.
+# Exports made by the worker (apps.exports): where their files are kept, and for how long.
+EXPORTS_ROOT = Path(env("EXPORTS_ROOT", default=str(BASE_DIR / "var" / "exports")))
+EXPORTS_KEEP_HOURS = env.int("EXPORTS_KEEP_HOURS", default=24)
+# An export from the viewer of up to this many events streams at once; a larger one goes to the worker.
+EXPORTS_DIRECT_MAX = env.int("EXPORTS_DIRECT_MAX", default=10_000)
 REPORTS_ROOT = Path(env("REPORTS_ROOT", default=str(BASE_DIR / "var" / "reports")))
 REPORTS_ORGANISATION = env("REPORTS_ORGANISATION", default="Example Organisation")
 # Reports list at most this many events in a table; the full data is in the evidence pack.

@@ -17,6 +17,7 @@ from apps.events.ingest import IngestError, event_ingest, events_from_body
 from apps.events.openapi import openapi_document
 from apps.events.search import Search, SearchInvalid, cursor_encode, search_from_body, search_from_params
 from apps.events.serialize import event_as_json
+from apps.exports.formats import FormatInvalid, export_format_for
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.models import ApiToken
 from apps.rbac.permissions import public, token_required
@@ -178,7 +179,8 @@ def audit_log_search(request: HttpRequest) -> JsonResponse:
 @require_POST
 @token_required(*READ_SCOPES, audit_action="audit.api.export")
 def audit_log_export(request: HttpRequest) -> JsonResponse | StreamingHttpResponse:
-    """Every matching event (not a page), streamed as CSV, JSON or JSON Lines."""
+    """Every matching event (not a page), streamed in a format of apps.events.export_formats
+    (CSV, JSON, JSON Lines, CEF, LEEF, syslog, Parquet, OCSF) or a stored template."""
     token = request.api_token
     if not export.can_export(token):
         audit_record(request=request, action="audit.api.export", outcome="denied", status_code=403,
@@ -189,7 +191,10 @@ def audit_log_export(request: HttpRequest) -> JsonResponse | StreamingHttpRespon
         search = search_from_body(body, now=timezone.now(), export=True)
     except SearchInvalid as invalid:
         return _error(400, invalid.message, invalid.errors)
-    fmt = export.FORMATS[search.format]
+    try:
+        fmt = export_format_for(principal=token, name=search.format, template_id=search.template)
+    except FormatInvalid as invalid:
+        return _error(400, invalid.message, [{"index": None, "field": invalid.field, "message": invalid.message}])
     filename = export.export_filename(fmt=fmt, start=search.start, end=search.end, query=search.query,
                                       now=timezone.now())
     audit_record(request=request, action="audit.api.export", resource_type="event_export", resource_name=filename,

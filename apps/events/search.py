@@ -40,6 +40,7 @@ from apps.events.filters import EventFilterSet, QueryFieldFilter, event_type_q
 from apps.events.query import QueryError, parse_query
 from apps.events.query.nodes import Value
 from apps.events.query.values import time_span
+from apps.events.export_formats import FORMAT_NAMES, TEMPLATE
 from apps.events.reads import ORDERS, BadCursor
 
 MAX_LIMIT = 1000
@@ -47,9 +48,8 @@ DEFAULT_LIMIT = 100
 # Offsets (and pages) reach as far as the exact count does; past it, follow the cursor.
 MAX_OFFSET = 10_000
 
-EXPORT_FORMATS = ("csv", "json", "jsonl")
-# Formats of DESIGN.md that apps.events.export does not write yet: refused with a clear message.
-PLANNED_FORMATS = ("cef", "leef", "syslog", "parquet")
+# The formats of apps.events.export_formats; "template" takes a stored template's id too.
+EXPORT_FORMATS = FORMAT_NAMES
 
 _SORT_FIELDS = ("timestamp", "occurred_at", "time")
 _SORT_ORDERS = {"desc": "newest", "asc": "oldest"}
@@ -89,6 +89,7 @@ class Search:
     end: datetime | None = None
     include_details: bool = True
     format: str = ""
+    template: int | None = None
 
 
 # PostgreSQL text cannot hold NUL; refused here rather than failing in the database.
@@ -267,7 +268,7 @@ _ACTOR_FIELDS = {
 }
 _FILTER_KEYS = set(_BODY_FIELDS) | {"event_type", "event_types", "date_range", "actors"}
 _SEARCH_KEYS = {"query", "q", "start_time", "end_time", "filters", "sort", "limit", "page", "cursor", "include_details"}
-_EXPORT_KEYS = {"format", "query", "q", "start_time", "end_time", "filters", "sort"}
+_EXPORT_KEYS = {"format", "template", "query", "q", "start_time", "end_time", "filters", "sort"}
 
 
 def search_from_body(body, *, now: datetime, export: bool = False) -> Search:
@@ -319,6 +320,7 @@ def search_from_body(body, *, now: datetime, export: bool = False) -> Search:
             search.order = order
     if export:
         search.format = attempt(_format, body.get("format")) or ""
+        search.template = attempt(_template, search.format, body.get("template"))
     else:
         search.limit = attempt(_int_param, body.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
         page = attempt(_int_param, body.get("page"), "page", 1, 1, MAX_OFFSET + 1)
@@ -355,11 +357,22 @@ def _format(value) -> str:
     if not isinstance(value, str):
         raise SearchInvalid([_error("format", f"format must be one of {', '.join(EXPORT_FORMATS)}")])
     name = value.strip().lower()
-    if name in PLANNED_FORMATS:
-        raise SearchInvalid([_error("format", f"'{name}' exports are not available yet; use {', '.join(EXPORT_FORMATS)}")])
     if name not in EXPORT_FORMATS:
         raise SearchInvalid([_error("format", f"'{value}' is not a format; use {', '.join(EXPORT_FORMATS)}")])
     return name
+
+
+def _template(fmt: str, value) -> int | None:
+    """The id of the stored template a "template" export renders (required there, refused elsewhere)."""
+    if fmt != TEMPLATE:
+        if value not in (None, ""):
+            raise SearchInvalid([_error("template", "template is only taken with the format \"template\"")])
+        return None
+    if value in (None, ""):
+        raise SearchInvalid([_error("template", "the format \"template\" needs template: the id of a stored export template")])
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() or int(value) < 1:
+        raise SearchInvalid([_error("template", "template must be the id (a positive integer) of a stored export template")])
+    return int(value)
 
 
 def _sort(value) -> str:

@@ -263,7 +263,8 @@ def test_export_needs_a_read_token(log, ingest_api):
 @pytest.mark.parametrize(("body", "field"), [
     ({}, "format"),
     ({"format": "xlsx"}, "format"),
-    ({"format": "cef"}, "format"),
+    ({"format": "template"}, "template"),
+    ({"format": "csv", "template": 1}, "template"),
     ({"format": 3}, "format"),
     ({"format": "csv", "limit": 5}, "limit"),
     ({"format": "csv", "query": "actor:"}, "query"),
