@@ -3,6 +3,7 @@ exports made by the worker; keep custom export templates."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.contrib import messages
@@ -61,7 +62,7 @@ def export_new(request: HttpRequest) -> HttpResponse:
                                      template_id=form.template_id, expected=total)
             return redirect("exports:job", pk=job.pk)
     return render(request, "exports/export_form.html", {
-        "form": form, "qs": querystring, "total": total, "exact": exact, "search_error": search_error,
+        "form": form, "qs": querystring, "search_label": unquote_plus(querystring), "total": total, "exact": exact, "search_error": search_error,
         "direct_max": settings.EXPORTS_DIRECT_MAX, "keep_hours": settings.EXPORTS_KEEP_HOURS,
         "jobs": export_job_list(user=request.user)[:10],
     })
