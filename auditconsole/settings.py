@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.reports",
     "apps.exports",
+    "apps.outbound",
 ]
 
 MIDDLEWARE = [
