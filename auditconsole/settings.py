@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.exports",
     "apps.outbound",
+    "apps.streams",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,9 @@ X_FRAME_OPTIONS = "DENY"
 
 # Reports (apps.reports): generated files are kept here, outside the database, and served only
 # through the console's permission checks. The organisation's name goes on every report cover.
+# Stream destinations (apps.streams): the backoff of a failing destination, first step and ceiling.
+STREAMS_BACKOFF_BASE_SECONDS = env.float("STREAMS_BACKOFF_BASE_SECONDS", default=2.0)
+STREAMS_BACKOFF_CAP_SECONDS = env.float("STREAMS_BACKOFF_CAP_SECONDS", default=300.0)
 # Exports made by the worker (apps.exports): where their files are kept, and for how long.
 EXPORTS_ROOT = Path(env("EXPORTS_ROOT", default=str(BASE_DIR / "var" / "exports")))
 EXPORTS_KEEP_HOURS = env.int("EXPORTS_KEEP_HOURS", default=24)

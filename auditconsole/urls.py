@@ -23,6 +23,7 @@ urlpatterns = [
     path("events/", include("apps.events.urls")),
     path("reports/", include("apps.reports.urls")),
     path("exports/", include("apps.exports.urls")),
+    path("streams/", include("apps.streams.urls")),
     path("api/v1/", include("apps.reports.api_urls")),
     path("api/v1/", include("apps.events.api_urls")),
     path("healthz", health, name="health"),

@@ -1,0 +1,20 @@
+"""The streams' background work, run by `manage.py run_worker`."""
+from __future__ import annotations
+
+from django.db import close_old_connections, connection
+from procrastinate.contrib.django import app
+
+
+@app.periodic(cron="* * * * * */5")
+@app.task(queue="streams", queueing_lock="streams_deliver", name="streams.deliver_due")
+def streams_deliver_periodic(timestamp: int) -> int:
+    """Every five seconds: carry every active destination forward from its cursor (for up to 20 s)."""
+    from apps.streams.delivery import streams_deliver_due
+
+    if not connection.in_atomic_block:
+        close_old_connections()
+    try:
+        return streams_deliver_due(budget_seconds=20.0)
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
