@@ -3,8 +3,9 @@
 Each message is sent as `MSG-LEN SP SYSLOG-MSG` (RFC 5425 section 4.3), so a message may hold
 any octet; LF framing (RFC 6587) would cut a multi-line message. The connection is verified
 against the CA given (or the system's), with the server's name checked. TCP gives no
-application acknowledgement: a batch counts as delivered once every byte was written and the
-connection closed cleanly (TLS close_notify); a failure before that sends the batch again.
+application acknowledgement (RFC 5425 has none; RELP would): a batch counts as delivered once
+every byte was accepted by the TLS connection and it was closed; a failure before that sends the
+batch again. A receiver that dies after reading part of a batch can therefore lose its tail.
 """
 from __future__ import annotations
 
@@ -41,7 +42,12 @@ def send(destination, batch: Batch) -> Outcome:
         with socket.create_connection((host, port), timeout=float(destination.config.get("timeout") or 10)) as raw:
             with context.wrap_socket(raw, server_hostname=destination.config.get("server_name") or host) as tls:
                 tls.sendall(payload)
-                tls.unwrap()
+                try:
+                    tls.unwrap()
+                except OSError:
+                    # rsyslog and others close the TCP connection without answering close_notify;
+                    # every byte was already accepted by the TLS layer.
+                    pass
     except (OSError, ssl.SSLError) as error:
         return Outcome(RETRY, detail=f"{type(error).__name__}: {error}"[:500])
     return Outcome(DELIVERED, acked=len(batch.events), detail=f"{len(payload)} bytes written")
