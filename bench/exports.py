@@ -3,8 +3,9 @@
 On bench/query.py's demo database of 1M events (built by it when absent; when present, only
 read: no migration is run on it), for N in EBENCH_SIZES (default 100,000 and 1,000,000):
 
-- **ours**: `apps.events.export_formats` CSV writing what `apps.events.reads.event_export`
-  reads (keyset chunks of 2,000 from `visible_to`, an unrestricted principal), every byte
+- **ours**: `apps.events.export.export_chunks` in CSV, as the API and viewer stream it:
+  `reads.event_export_rows` (keyset chunks of 2,000 from `visible_to`, an unrestricted
+  principal, text cells formatted by PostgreSQL), formula cells neutralised in Python, every byte
   consumed as a response would be, in a fresh process per N, whose peak RSS (ru_maxrss) is
   the memory figure;
 - **baseline**: `COPY (SELECT <the same 32 columns, formatted alike> ... ORDER BY occurred_at,
@@ -70,9 +71,9 @@ def _demo_database(bench, query) -> str:
 
 def render(results: dict, load) -> str:
     lines = [
-        "The first N events (in time order) of the 1M demo database, written as CSV and consumed; each side in a "
-        "fresh process. Ours: `export_formats.csv` over `reads.event_export` (keyset chunks of 2,000 from "
-        "`visible_to`); baseline: PostgreSQL's `COPY (SELECT ...) TO STDOUT WITH CSV` of the same rows and columns. "
+        "The events up to the time of the N-th (in time order; `occurred_at <= t`, the same window for both sides) of the 1M demo database, written as CSV and consumed; each side in a "
+        "fresh process. Ours: `export.export_chunks` with `export_formats.csv` (keyset chunks of 2,000 from "
+        "`visible_to`, the text cells formatted by PostgreSQL, formula cells neutralised in Python); baseline: PostgreSQL's `COPY (SELECT ...) TO STDOUT WITH CSV` of the same rows and columns. "
         f"Load average after the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
         "",
         "| rows | ours rows/s | COPY rows/s | ratio | ours MB | COPY MB | ours peak RSS | COPY-side peak RSS |",
@@ -116,24 +117,24 @@ def measure_ours(n: int, out: Path) -> None:
     from django.contrib.auth import get_user_model
     from django.db.models import Q
 
-    from apps.events import reads
+    from apps.events import export
     from apps.events.export_formats import FORMATS
 
-    cut_time, cut_seq = _cut(n)
-    condition = Q(occurred_at__lt=cut_time) | Q(occurred_at=cut_time, seq__lte=cut_seq)
+    cut_time, _ = _cut(n)
+    # A time window, as a user's export has: one range on the event_time_seq index.
+    condition = Q(occurred_at__lte=cut_time)
     # An unsaved superuser: visible_to gives it everything, and the bench writes nothing.
     principal = get_user_model()(username="bench", is_superuser=True, is_active=True)
     started = time.perf_counter()
     size = rows = 0
-    chunks = reads.event_export(principal=principal, filters=condition, order="oldest")
-
     def counted(chunks):
         nonlocal rows
         for chunk in chunks:
             rows += len(chunk)
             yield chunk
 
-    for part in FORMATS["csv"].write(counted(chunks)):
+    # What the API and the viewer stream: apps.events.export.export_chunks.
+    for part in export.export_chunks(FORMATS["csv"], principal=principal, filters=condition, counted=counted):
         size += len(part.encode("utf-8"))
     elapsed = time.perf_counter() - started
     out.write_text(json.dumps({"rows": rows, "seconds": elapsed, "rate": rows / elapsed, "bytes": size,
@@ -144,17 +145,20 @@ def measure_copy(n: int, out: Path) -> None:
     _setup()
     from django.db import connection
 
-    cut_time, cut_seq = _cut(n)
-    sql = (f"COPY (SELECT {COPY_COLUMNS} FROM audit_event WHERE (occurred_at, seq) <= (%s, %s) "
+    cut_time, _ = _cut(n)
+    sql = (f"COPY (SELECT {COPY_COLUMNS} FROM audit_event WHERE occurred_at <= %s "
            "ORDER BY occurred_at, seq) TO STDOUT WITH CSV HEADER")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM audit_event WHERE occurred_at <= %s", [cut_time])
+        rows = cursor.fetchone()[0]
     started = time.perf_counter()
     size = 0
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(sql, [cut_time, cut_seq]) as copy:
+        with cursor.cursor.copy(sql, [cut_time]) as copy:
             for data in copy:
                 size += len(data)
     elapsed = time.perf_counter() - started
-    out.write_text(json.dumps({"rows": n, "seconds": elapsed, "rate": n / elapsed, "bytes": size,
+    out.write_text(json.dumps({"rows": rows, "seconds": elapsed, "rate": rows / elapsed, "bytes": size,
                                "rss_mb": _rss_mb()}))
 
 

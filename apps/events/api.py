@@ -199,9 +199,9 @@ def audit_log_export(request: HttpRequest) -> JsonResponse | StreamingHttpRespon
                                       now=timezone.now())
     audit_record(request=request, action="audit.api.export", resource_type="event_export", resource_name=filename,
                  metadata={**_audited_body(body), "format": fmt.name, "order": search.order})
-    chunks = reads.event_export(principal=token, filters=search.condition, order=search.order)
+    chunks = export.export_chunks(fmt, principal=token, filters=search.condition, order=search.order)
     response = StreamingHttpResponse(
-        export.streamed(fmt.write(chunks), asynchronous=isinstance(request, ASGIRequest)),
+        export.streamed(chunks, asynchronous=isinstance(request, ASGIRequest)),
         content_type=fmt.content_type,
     )
     response["Content-Disposition"] = export.content_disposition(filename)

@@ -47,6 +47,24 @@ def can_export(principal) -> bool:
     return bool(principal is not None and principal.is_active and principal.has_perm(EXPORT_EVENTS))
 
 
+# --- the body --------------------------------------------------------------------------------
+
+
+def export_chunks(fmt: ExportFormat, *, principal, filters, order: str = "oldest", counted=None):
+    """The output chunks of an export: read through the visibility rule, written by `fmt`.
+
+    A format with SQL columns (CSV) reads rows PostgreSQL has formatted; the others read events.
+    `counted`, if given, wraps the chunks read (a progress counter).
+    """
+    from apps.events import reads
+
+    wrap = counted or (lambda chunks: chunks)
+    if fmt.sql_columns and fmt.write_rows:
+        return fmt.write_rows(wrap(reads.event_export_rows(principal=principal, columns=fmt.sql_columns,
+                                                           filters=filters, order=order)))
+    return fmt.write(wrap(reads.event_export(principal=principal, filters=filters, order=order)))
+
+
 # --- the file --------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Exports of the viewer's current search: small ones stream at once, large ones go to the worker.
 
 A job keeps the query string and the user; the worker reads the events as that user, through
-the visibility rule (`reads.event_export` starts from `visible_to`), writes them to a file
+the visibility rule (`apps.events.export.export_chunks` reads from `visible_to`), writes them to a file
 under settings.EXPORTS_ROOT with its SHA-256, reports progress as it goes, and the file is
 kept for settings.EXPORTS_KEEP_HOURS, then deleted by a periodic task. Every export (direct or
 queued) is recorded in the chained log when it is asked for, like the API's exports.
@@ -54,8 +54,7 @@ def export_direct(*, request, querystring: str, fmt: ExportFormat):
     audit_record(request=request, action="audit.events.export", resource_type="event_export", resource_name=filename,
                  description=f"{request.user.get_username()} exported events as {fmt.name}",
                  metadata={"query": querystring[:4096], "format": fmt.name, "delivery": "direct"})
-    chunks = reads.event_export(principal=request.user, filters=condition, order="oldest")
-    return fmt.write(chunks), filename
+    return export.export_chunks(fmt, principal=request.user, filters=condition), filename
 
 
 def export_job_request(*, request, querystring: str, format_name: str, template_id: int | None,
@@ -109,7 +108,7 @@ def export_job_run(job_id) -> ExportJob:
                 ExportJob.objects.filter(pk=job.pk).update(written=written)
 
         with open(path, "wb") as out:
-            for chunk in fmt.write(counted(reads.event_export(principal=user, filters=condition, order="oldest"))):
+            for chunk in export.export_chunks(fmt, principal=user, filters=condition, counted=counted):
                 data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
                 out.write(data)
                 digest.update(data)

@@ -133,14 +133,14 @@ def test_an_export_with_nothing_to_export_is_a_valid_empty_file(api):
 
 def test_the_export_streams_from_an_iterator_in_chunks(api, monkeypatch):
     fetched = []
-    original = reads.event_export
+    original = reads.event_export_rows  # CSV reads rows PostgreSQL formatted
 
     def counting(**kwargs):
         for chunk in original(**kwargs):
             fetched.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(reads, "event_export", counting)
+    monkeypatch.setattr(reads, "event_export_rows", counting)
     response = api.post(EXPORT, {"format": "csv", "query": "tags:bulk"})
 
     assert isinstance(response, StreamingHttpResponse)

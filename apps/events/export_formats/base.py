@@ -35,6 +35,10 @@ class ExportFormat:
     write: Callable[[Chunks], Iterator[str | bytes]]
     binary: bool = False
     render: Callable[[Event], str] | None = None
+    # Optional faster path: PostgreSQL writes these columns (name -> expression) and
+    # `write_rows` formats chunks of those rows (see apps.events.export.export_chunks).
+    sql_columns: dict | None = None
+    write_rows: Callable | None = None
 
 
 def lines(render: Callable[[Event], str]) -> Callable[[Chunks], Iterator[str]]:
