@@ -61,6 +61,10 @@ class Destination(models.Model):
             return self.Status.NEW
         return self.Status.OK
 
+    @property
+    def status_label(self) -> str:
+        return self.Status(self.status).label
+
 
 class DeliveryBatch(models.Model):
     """One attempt at sending a batch: what was sent, what came back. Feeds the rate and the log."""

@@ -66,7 +66,7 @@ def send(destination, batch: Batch) -> Outcome:
 
 KIND = DestinationKind(
     name="elasticsearch", label="Elasticsearch / OpenSearch",
-    description="The _bulk API, `create` with _id = event_id: retries never duplicate.",
+    description="The _bulk API, create with _id = event_id: retries never duplicate.",
     fields=(ConfigField("url", "Cluster URL", type="url", help="e.g. https://es.example.com:9200"),
             ConfigField("index", "Index or data stream", default="audit-events"),
             ConfigField("auth", "Credential type", required=False, type="choice", default="apikey",
