@@ -59,6 +59,12 @@ def export_chunks(fmt: ExportFormat, *, principal, filters, order: str = "oldest
     from apps.events import reads
 
     wrap = counted or (lambda chunks: chunks)
+    if fmt.sql_columns and fmt.write_copy:
+        progress = None
+        if counted is not None:
+            progress = lambda n: list(counted([[None] * n]))  # noqa: E731 (counts n rows)
+        return fmt.write_copy(reads.event_export_copy(principal=principal, columns=fmt.sql_columns,
+                                                      filters=filters, order=order, progress=progress))
     if fmt.sql_columns and fmt.write_rows:
         return fmt.write_rows(wrap(reads.event_export_rows(principal=principal, columns=fmt.sql_columns,
                                                            filters=filters, order=order)))

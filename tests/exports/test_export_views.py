@@ -125,6 +125,7 @@ def test_an_expired_export_loses_its_file_and_its_link(log, browser_for, setting
     client = browser_for("analyst")
     client.post("/exports/", {"format": "csv", "qs": ""})
     job = export_job_run(ExportJob.objects.get().pk)
+    assert job.written == 6 and len(Path(job.path).read_text().splitlines()) == 7  # CSV progress counts rows too
 
     assert export_jobs_expire(now=job.expires_at + timedelta(seconds=1)) == 1
 

@@ -39,6 +39,7 @@ class ExportFormat:
     # `write_rows` formats chunks of those rows (see apps.events.export.export_chunks).
     sql_columns: dict | None = None
     write_rows: Callable | None = None
+    write_copy: Callable | None = None
 
 
 def lines(render: Callable[[Event], str]) -> Callable[[Chunks], Iterator[str]]:

@@ -1,10 +1,12 @@
 """CSV: DESIGN.md's field names as the header; tags, changes and metadata as JSON in their cells.
 
-Two writers give the same cells: `csv_chunks` from events (pure, event by event), and
-`csv_rows_chunks` from rows whose cells PostgreSQL has already written as text (`SQL_COLUMNS`:
-times as hashed, addresses, JSON, hashes), which exports use because building a model and
-formatting its fields per row is most of an export's time in Python (bench/exports.py). JSON
-cells from PostgreSQL keep its key order (jsonb's), the same JSON.
+Three writers give the same cells: `csv_chunks` from events (pure, event by event);
+`csv_rows_chunks` from rows whose cells PostgreSQL wrote as text (`SQL_COLUMNS`: times as
+hashed, addresses, JSON, hashes); and `csv_copy_chunks`, which exports use, relaying what
+PostgreSQL's own `COPY ... WITH (FORMAT csv)` writes of `COPY_COLUMNS` (the same cells, formula
+neutralisation done in SQL), chunk by chunk: building a model and formatting it per row was most
+of an export's time (bench/exports.py). COPY ends lines with LF where the csv module writes CRLF
+(both RFC 4180 readers take), and JSON cells keep jsonb's key order: the same JSON.
 
 Cells that a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a carriage
 return) get a leading apostrophe, OWASP's advice against CSV injection: an event's text comes
@@ -17,7 +19,7 @@ import csv as _csv
 import io
 from collections.abc import Iterator
 
-from django.db.models import F, TextField, Value
+from django.db.models import F, Func, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
 
@@ -70,6 +72,32 @@ SQL_COLUMNS = {
 }
 
 
+# A leading =, +, -, @, tab or CR gets an apostrophe in front: one regexp_replace, so the cell's
+# expression (and its parameters) appears once in the SQL. PostgreSQL's regular expressions read
+# \t and \r themselves.
+_NEUTRALISED_SQL = r"regexp_replace(%(expressions)s, '^([-=+@\t\r])', '''\1')"
+
+
+class _Neutralised(Func):
+    template = _NEUTRALISED_SQL
+    output_field = TextField()
+
+
+def _neutralised_sql(expression):
+    """`expression` as text, with formula cells prefixed by PostgreSQL (the same rule as neutralised)."""
+    return _Neutralised(Cast(expression, TextField()) if not isinstance(expression, RawSQL) else expression)
+
+
+# What COPY writes: every cell text, formula cells neutralised.
+COPY_COLUMNS = {name: _neutralised_sql(expression) for name, expression in SQL_COLUMNS.items()}
+
+
+def csv_copy_chunks(blocks) -> Iterator[bytes]:
+    """The header, then the blocks `COPY ... WITH (FORMAT csv)` wrote (reads.event_export_copy)."""
+    yield (",".join(CSV_COLUMNS) + "\r\n").encode()
+    yield from blocks
+
+
 def csv_rows_chunks(chunks) -> Iterator[str]:
     """CSV from chunks of rows of SQL_COLUMNS (apps.events.reads.event_export_rows)."""
     buffer = io.StringIO()
@@ -87,4 +115,4 @@ def csv_rows_chunks(chunks) -> Iterator[str]:
 
 
 FORMAT = ExportFormat("csv", "CSV", "text/csv; charset=utf-8", "csv", csv_chunks,
-                      sql_columns=SQL_COLUMNS, write_rows=csv_rows_chunks)
+                      sql_columns=COPY_COLUMNS, write_copy=csv_copy_chunks)
