@@ -151,17 +151,21 @@ def _error_text(outcome: Outcome) -> str:
     return (status + (outcome.detail or outcome.state))[:2000]
 
 
-def streams_deliver_due(*, budget_seconds: float = 20.0) -> int:
-    """Rounds for every active destination until each is caught up, waiting, or the budget is spent."""
+def streams_deliver_due(*, budget_seconds: float = 20.0, idle_sleep: float = 0.25) -> int:
+    """Rounds for every active destination until the budget is spent: batches back to back while
+    a destination has events, a short sleep when none has. The worker runs this every five
+    seconds with a budget just under that, so a new event waits at most `idle_sleep` plus one
+    batch, not for the next tick."""
     deadline = time.monotonic() + budget_seconds
     sent = 0
-    pending = list(Destination.objects.filter(enabled=True, paused=False).values_list("pk", flat=True))
-    while pending and time.monotonic() < deadline:
-        still = []
-        for pk in pending:
+    while time.monotonic() < deadline:
+        active = list(Destination.objects.filter(enabled=True, paused=False).values_list("pk", flat=True))
+        progressed = False
+        for pk in active:
             result = destination_deliver(pk)
             if result in (DeliveryBatch.Result.DELIVERED, DeliveryBatch.Result.PARTIAL):
                 sent += 1
-                still.append(pk)
-        pending = still
+                progressed = True
+        if not progressed:
+            time.sleep(idle_sleep)
     return sent

@@ -8,13 +8,13 @@ from procrastinate.contrib.django import app
 @app.periodic(cron="* * * * * */5")
 @app.task(queue="streams", queueing_lock="streams_deliver", name="streams.deliver_due")
 def streams_deliver_periodic(timestamp: int) -> int:
-    """Every five seconds: carry every active destination forward from its cursor (for up to 20 s)."""
+    """Every five seconds: carry every active destination forward from its cursor, for 4.5 s."""
     from apps.streams.delivery import streams_deliver_due
 
     if not connection.in_atomic_block:
         close_old_connections()
     try:
-        return streams_deliver_due(budget_seconds=20.0)
+        return streams_deliver_due(budget_seconds=4.5)
     finally:
         if not connection.in_atomic_block:
             connection.close()

@@ -77,7 +77,7 @@ def test_an_administrator_creates_a_webhook_destination_from_its_form(page: Page
     expect(page.get_by_text("Test event delivered")).to_be_visible()
     assert received and received[0]["action"] == "stream.test"
 
-    streams_deliver_due(budget_seconds=10)  # what the worker does every few seconds
+    streams_deliver_due(budget_seconds=2)  # what the worker does every few seconds
     page.reload()
     expect(page.get_by_text("acknowledged through seq")).to_be_visible()
     page.get_by_role("link", name="Preview").click()
