@@ -216,7 +216,8 @@ def event_export_copy(*, principal, columns: dict, filters: Q | None = None, ord
     while True:
         page = qs if key is None else qs.filter(_beyond(key, older=descending))
         bound = page.order_by(*ordering).values_list("occurred_at", "seq")[chunk - 1: chunk].first()
-        rows = page if bound is None else page.exclude(_beyond(bound, older=descending))
+        # Up to and including the bound, as a row comparison (one index range, like _beyond).
+        rows = page if bound is None else page.filter(_KeysetBeyond(">=" if descending else "<=", *bound))
         try:
             sql, params = rows.order_by(*ordering).values_list(*[f"_x_{name}" for name in names]).query.sql_with_params()
         except EmptyResultSet:
@@ -452,7 +453,7 @@ class _KeysetBeyond(Func):
     output_field = BooleanField()
 
     def __init__(self, op: str, occurred: datetime, seq: int) -> None:
-        if op not in ("<", ">"):
+        if op not in ("<", ">", "<=", ">="):
             raise ValueError(op)
         self.op = op
         # The model's own fields adapt the values (time zones, and warnings that name the field).

@@ -72,10 +72,12 @@ SQL_COLUMNS = {
 }
 
 
-# A leading =, +, -, @, tab or CR gets an apostrophe in front: one regexp_replace, so the cell's
-# expression (and its parameters) appears once in the SQL. PostgreSQL's regular expressions read
-# \t and \r themselves.
-_NEUTRALISED_SQL = r"regexp_replace(%(expressions)s, '^([-=+@\t\r])', '''\1')"
+# A leading =, +, -, @, tab or CR gets an apostrophe in front. Only cells that can hold text from a
+# client are checked (times, addresses, JSON and hashes cannot start so), with a CASE over the
+# bare column, which costs far less per cell than a regular expression.
+_NEUTRALISED_SQL = ("CASE WHEN left(%(expressions)s, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
+                    "THEN '''' || %(expressions)s ELSE %(expressions)s END")
+_FORMATTED = {"occurred_at", "received_at", "ip_address", "tags", "changes", "metadata", "prev_hash", "hash", "seq"}
 
 
 class _Neutralised(Func):
@@ -83,13 +85,13 @@ class _Neutralised(Func):
     output_field = TextField()
 
 
-def _neutralised_sql(expression):
-    """`expression` as text, with formula cells prefixed by PostgreSQL (the same rule as neutralised)."""
-    return _Neutralised(Cast(expression, TextField()) if not isinstance(expression, RawSQL) else expression)
+def _neutralised_sql(name: str, expression):
+    """The cell `name` as text, a formula neutralised by PostgreSQL (the rule of `neutralised`)."""
+    return expression if name in _FORMATTED else _Neutralised(expression)
 
 
 # What COPY writes: every cell text, formula cells neutralised.
-COPY_COLUMNS = {name: _neutralised_sql(expression) for name, expression in SQL_COLUMNS.items()}
+COPY_COLUMNS = {name: _neutralised_sql(name, expression) for name, expression in SQL_COLUMNS.items()}
 
 
 def csv_copy_chunks(blocks) -> Iterator[bytes]:
