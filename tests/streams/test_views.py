@@ -151,3 +151,20 @@ def test_creating_a_destination_is_recorded_without_its_secret(people, browser_f
     record = Event.objects.visible_to(people["admin"]).get(action="audit.streams.create")
     assert record.changes["after"]["secret_set"] is True
     assert "whsec-test" not in str(record.changes) + str(record.metadata)
+
+
+def test_a_replay_from_a_time_restarts_at_the_first_event_stored_since(people, browser_for, webhook, add_events):
+    from django.utils import timezone
+
+    add_events(stream_events(2))
+    since = timezone.now()
+    add_events(stream_events(2, start=2))
+    destination = make_destination(people["admin"], kind="webhook", secret="whsec-test", config={"url": webhook.url})
+    deliver_until_idle(destination)
+
+    browser_for("admin").post(f"/streams/{destination.pk}/replay/",
+                              {"from_time": since.strftime("%Y-%m-%d %H:%M:%S.%f")})
+
+    destination.refresh_from_db()
+    first_since = Event.objects.visible_to(people["admin"]).get(event_id="s-0002").seq
+    assert destination.cursor_seq == first_since - 1
