@@ -194,7 +194,7 @@ def event_export_rows(*, principal, columns: dict, filters: Q | None = None, ord
         key = (rows[-1][-2], rows[-1][-1])
 
 
-COPY_CHUNK = 10_000
+COPY_CHUNK = 50_000
 
 
 def event_export_copy(*, principal, columns: dict, filters: Q | None = None, order: str = "oldest",
