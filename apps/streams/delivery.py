@@ -58,7 +58,7 @@ def batch_cut(destination: Destination, events, records) -> Batch:
     return Batch(events[:max_events], records[:max_events])
 
 
-def _send(destination: Destination, batch: Batch) -> Outcome:
+def destination_send(destination: Destination, batch: Batch) -> Outcome:
     try:
         return KINDS[destination.kind].send(destination, batch)
     except Exception as error:  # a bug or a dead receiver: retried, never lost
@@ -92,7 +92,7 @@ def destination_deliver(destination_id: int, *, now=None) -> str:
         if not events:
             return "idle"
         batch = batch_cut(destination, events, render_records(destination, events))
-        outcome = _send(destination, batch)
+        outcome = destination_send(destination, batch)
         return _record(destination, batch, outcome, full=len(batch.events) >= limit)
     finally:
         _unlock(destination_id)

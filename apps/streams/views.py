@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.permissions import requires
 from apps.rbac.roles import MANAGE_STREAMS
-from apps.streams import manage
+from apps.streams import configure
 from apps.streams.delivery import render_records
 from apps.streams.destinations import KINDS
 from apps.streams.forms import DestinationForm, ReplayForm
@@ -41,7 +41,7 @@ def destination_edit(request: HttpRequest, kind: str | None = None, pk: int | No
     if request.method == "POST":
         form = DestinationForm(request.POST, instance=destination, kind=kind)
         if form.is_valid():
-            saved = manage.destination_save(request=request, destination=destination, data=form.cleaned_data,
+            saved = configure.destination_save(request=request, destination=destination, data=form.cleaned_data,
                                             start=form.cleaned_data.get("start") or "now")
             messages.success(request, f"Destination “{saved.name}” saved.")
             return redirect("streams:detail", pk=saved.pk)
@@ -79,7 +79,7 @@ def destination_preview(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(MANAGE_STREAMS, audit_action="audit.streams.test")
 def destination_test(request: HttpRequest, pk: int) -> HttpResponse:
     destination = get_object_or_404(Destination, pk=pk)
-    outcome = manage.destination_send_test(request=request, destination=destination)
+    outcome = configure.destination_send_test(request=request, destination=destination)
     if outcome.state == "delivered":
         messages.success(request, f"Test event delivered{f' (HTTP {outcome.status})' if outcome.status else ''}.")
     else:
@@ -92,7 +92,7 @@ def destination_test(request: HttpRequest, pk: int) -> HttpResponse:
 def destination_pause(request: HttpRequest, pk: int) -> HttpResponse:
     destination = get_object_or_404(Destination, pk=pk)
     paused = request.POST.get("paused") == "1"
-    manage.destination_pause(request=request, destination=destination, paused=paused)
+    configure.destination_pause(request=request, destination=destination, paused=paused)
     messages.success(request, f"“{destination.name}” {'paused' if paused else 'resumed'}.")
     return redirect("streams:detail", pk=pk)
 
@@ -106,7 +106,7 @@ def destination_replay(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Replay: " + " ".join(f"{k if k != '__all__' else ''} {' '.join(v)}".strip()
                                                      for k, v in form.errors.items()))
         return redirect("streams:detail", pk=pk)
-    cursor = manage.destination_replay(request=request, destination=destination,
+    cursor = configure.destination_replay(request=request, destination=destination,
                                        from_seq=form.cleaned_data.get("from_seq"),
                                        from_time=form.cleaned_data.get("from_time"))
     messages.success(request, f"“{destination.name}” will send again from seq {cursor + 1}.")
@@ -118,7 +118,7 @@ def destination_replay(request: HttpRequest, pk: int) -> HttpResponse:
 def dead_letters_replay(request: HttpRequest, pk: int) -> HttpResponse:
     destination = get_object_or_404(Destination, pk=pk)
     ids = [int(x) for x in request.POST.getlist("letter") if x.isdigit()] or None
-    outcome = manage.dead_letters_replay(request=request, destination=destination, ids=ids)
+    outcome = configure.dead_letters_replay(request=request, destination=destination, ids=ids)
     if outcome is None:
         messages.info(request, "No dead letters to replay.")
     elif outcome.state == "delivered" and not outcome.dead:
@@ -132,6 +132,6 @@ def dead_letters_replay(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(MANAGE_STREAMS, audit_action="audit.streams.delete")
 def destination_delete(request: HttpRequest, pk: int) -> HttpResponse:
     destination = get_object_or_404(Destination, pk=pk)
-    manage.destination_delete(request=request, destination=destination)
+    configure.destination_delete(request=request, destination=destination)
     messages.success(request, f"Destination “{destination.name}” deleted.")
     return redirect("streams:list")

@@ -71,7 +71,7 @@ def test_a_refused_batch_goes_to_the_dead_letters_and_the_stream_moves_on(people
 
 
 def test_dead_letters_are_replayed_and_closed_when_acknowledged(people, webhook, add_events, rf):
-    from apps.streams.manage import dead_letters_replay
+    from apps.streams.configure import dead_letters_replay
 
     add_events(stream_events(3))
     destination = make_destination(people["admin"], kind="webhook", secret="whsec-test",

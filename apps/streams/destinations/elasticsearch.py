@@ -13,7 +13,7 @@ import json
 import httpx
 
 from apps.outbound.http import USER_AGENT, result_from_status, retry_after_parse
-from apps.streams.destinations.base import DELIVERED, FAILED, RETRY, Batch, ConfigField, DestinationKind, Outcome, whole_batch
+from apps.streams.destinations.base import DELIVERED, RETRY, Batch, ConfigField, DestinationKind, Outcome, whole_batch
 
 
 def _auth_headers(destination) -> dict[str, str]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.events.models import Event
 from apps.rbac.audit_trail import audit_record
-from apps.streams.delivery import _send, batch_cut, render_records
+from apps.streams.delivery import destination_send, batch_cut, render_records
 from apps.streams.destinations.base import DELIVERED, Batch, Outcome
 from apps.streams.models import DeadLetter, Destination
 from apps.streams.reads import stream_events_by_seq, stream_seq_at
@@ -93,7 +93,7 @@ def dead_letters_replay(*, request, destination: Destination, ids: list[int] | N
     if not events:
         return None
     batch = batch_cut(destination, events, render_records(destination, events))
-    outcome = _send(destination, batch)
+    outcome = destination_send(destination, batch)
     with transaction.atomic():
         refused = {batch.events[i].seq: (status, response) for i, status, response in outcome.dead}
         acked_seqs = {event.seq for event in batch.events[:outcome.acked]} - set(refused)
@@ -122,7 +122,7 @@ def test_event() -> Event:
 
 def destination_send_test(*, request, destination: Destination) -> Outcome:
     event = test_event()
-    outcome = _send(destination, Batch([event], render_records(destination, [event])))
+    outcome = destination_send(destination, Batch([event], render_records(destination, [event])))
     with transaction.atomic():
         _record(request, destination, "test", state=outcome.state, status=outcome.status, detail=outcome.detail[:300])
     return outcome
