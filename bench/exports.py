@@ -4,7 +4,7 @@ On bench/query.py's demo database of 1M events (built by it when absent; when pr
 read: no migration is run on it), for N in EBENCH_SIZES (default 100,000 and 1,000,000):
 
 - **ours**: `apps.events.export.export_chunks` in CSV, as the API and viewer stream it:
-  `reads.event_export_copy` (keyset chunks of 10,000 from `visible_to`, an unrestricted
+  `reads.event_export_copy` (keyset chunks of 50,000 from `visible_to`, an unrestricted
   principal, each written by `COPY ... WITH (FORMAT csv)`, formula cells neutralised in SQL),
   every byte consumed as a response would be, in a fresh process per N, whose peak RSS
   (ru_maxrss) is the memory figure;
@@ -73,7 +73,7 @@ def _demo_database(bench, query) -> str:
 def render(results: dict, load) -> str:
     lines = [
         "The events up to the time of the N-th (in time order; `occurred_at <= t`, the same window for both sides) of the 1M demo database, written as CSV and consumed; each side in a "
-        "fresh process. Ours: `export.export_chunks` with `export_formats.csv` (keyset chunks of 10,000 from "
+        "fresh process. Ours: `export.export_chunks` with `export_formats.csv` (keyset chunks of 50,000 from "
         "`visible_to`, each written by `COPY ... WITH (FORMAT csv)`, formula cells neutralised in SQL); baseline: PostgreSQL's `COPY (SELECT ...) TO STDOUT WITH CSV` of the same rows and columns. "
         f"Load average after the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
         "",

@@ -8,7 +8,10 @@ child ingests SBENCH_EVENTS events (default 30,000) through `event_ingest` in ba
 fast as it can (the same path as the API's ingest, without HTTP). Lag of an event = arrival at
 the receiver - its received_at (both this machine's clock). Baseline in the same run: the
 ingest rate itself (events/s stored), against the delivery rate (events/s acknowledged).
-Targets: delivery keeps up (rate ≥ ingest rate over the run, nothing missing) and lag p95 ≤ 5 s.
+Targets: every event delivered, and lag p95 ≤ 5 s (a stream that did not keep up would see its
+lag grow with the run). The delivery rate (first stored to last delivered) stands beside the
+ingest rate; it is a little lower by construction, the last batch arriving one lag after the
+last event is stored.
 """
 from __future__ import annotations
 
@@ -51,8 +54,8 @@ def run(bench):
         "",
         f"Load average after the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
     ]) + "\n"
-    targets = [Target("webhook stream delivery rate", result["delivery_rate"], "ingest rate", result["ingest_rate"],
-                      1.0, "events/s"),
+    targets = [Target("events delivered by the webhook stream", result["delivered"], "events ingested",
+                      result["events"], 1.0, "events"),
                Target("lag p95 within 5 s (5 s / p95)", 5.0 / max(result["p95"], 1e-3), "1", 1.0, 1.0, "x")]
     return Section(title="Webhook stream against ingest (bench/streams.py)", body=body, targets=targets)
 
