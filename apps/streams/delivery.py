@@ -160,6 +160,8 @@ def streams_deliver_due(*, budget_seconds: float = 20.0, idle_sleep: float = 0.2
     sent = 0
     while time.monotonic() < deadline:
         active = list(Destination.objects.filter(enabled=True, paused=False).values_list("pk", flat=True))
+        if not active:
+            return sent  # nothing to stream: the worker is free for other jobs at once
         progressed = False
         for pk in active:
             result = destination_deliver(pk)
