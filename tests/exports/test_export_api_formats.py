@@ -94,3 +94,27 @@ def test_the_csv_postgresql_writes_matches_the_csv_written_event_by_event(stored
                 assert json.loads(a[name] or "null") == json.loads(b[name] or "null"), name
             else:
                 assert a[name] == b[name], name
+
+
+@pytest.mark.parametrize("name", ["parquet", "csv"])
+def test_under_asgi_binary_and_copy_exports_stream_through_an_async_iterator(stored, read_token, name):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncRequestFactory
+
+    from apps.events import api as api_views
+
+    request = AsyncRequestFactory().post(EXPORT, {"format": name}, content_type="application/json",
+                                         headers={"Authorization": f"Bearer {read_token}"})
+    response = api_views.audit_log_export(request)
+    assert response.is_async
+
+    async def consume():
+        return [part async for part in response.streaming_content]
+
+    data = b"".join(async_to_sync(consume)())
+    if name == "parquet":
+        assert pq.read_table(io.BytesIO(data)).num_rows == 5
+    else:
+        import csv as _csv
+
+        assert len(list(_csv.DictReader(io.StringIO(data.decode())))) == 5
