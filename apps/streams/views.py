@@ -117,7 +117,11 @@ def destination_replay(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(MANAGE_STREAMS, audit_action="audit.streams.dead_letters_replay")
 def dead_letters_replay(request: HttpRequest, pk: int) -> HttpResponse:
     destination = get_object_or_404(Destination, pk=pk)
-    ids = [int(x) for x in request.POST.getlist("letter") if x.isdigit()] or None
+    ids = [int(x) for x in request.POST.getlist("letter") if x.isdigit()]
+    if request.POST.get("selected") and not ids:
+        messages.error(request, "Select the dead letters to replay (or use Replay all).")
+        return redirect("streams:detail", pk=pk)
+    ids = ids or None
     outcome = configure.dead_letters_replay(request=request, destination=destination, ids=ids)
     if outcome is None:
         messages.info(request, "No dead letters to replay.")

@@ -168,3 +168,20 @@ def test_a_replay_from_a_time_restarts_at_the_first_event_stored_since(people, b
     destination.refresh_from_db()
     first_since = Event.objects.visible_to(people["admin"]).get(event_id="s-0002").seq
     assert destination.cursor_seq == first_since - 1
+
+
+def test_selected_dead_letters_are_replayed_alone(people, browser_for, webhook, add_events):
+    add_events(stream_events(3))
+    destination = make_destination(people["admin"], kind="webhook", secret="whsec-test", config={"url": webhook.url})
+    webhook.script = ["400"]
+    deliver_until_idle(destination)
+    chosen = DeadLetter.objects.get(event_id="s-0001")
+    client = browser_for("admin")
+
+    assert b"Select the dead letters" in client.post(f"/streams/{destination.pk}/dead-letters/replay/",
+                                                      {"selected": "1"}, follow=True).content
+    client.post(f"/streams/{destination.pk}/dead-letters/replay/", {"selected": "1", "letter": [str(chosen.pk)]})
+
+    assert set(webhook.received) == {"s-0001"}
+    assert list(DeadLetter.objects.filter(replayed_at__isnull=True).values_list("event_id", flat=True)) == [
+        "s-0000", "s-0002"]
