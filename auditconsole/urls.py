@@ -22,6 +22,8 @@ urlpatterns = [
     path("access/", include("apps.rbac.urls")),
     path("events/", include("apps.viewer.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("exports/", include("apps.exports.urls")),
+    path("streams/", include("apps.streams.urls")),
     path("import/", include("apps.importers.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("healthz", health, name="health"),

@@ -11,12 +11,12 @@ from playwright.sync_api import Page, expect
 
 from apps.events.models import Event
 from apps.rbac.models import Role
-from tests.factories import give_role
+from tests.factories import REALDATA, give_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct-horse-battery-7"
-SAMPLE = Path("/work/shared/realdata/aws_cloudtrail/stratus_red_team/aws.credential-access.ec2-get-password-data.json")
+SAMPLE = REALDATA / "aws_cloudtrail" / "stratus_red_team" / "aws.credential-access.ec2-get-password-data.json"
 SCREENSHOTS = Path("/tmp/importers-screenshots")
 
 

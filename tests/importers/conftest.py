@@ -1,21 +1,11 @@
-"""Helpers for the importer tests: where the real samples are, and an import of files by path."""
+"""Fixtures of the importer tests: an import of files by path, and a search of what it stored
+(where the samples are: tests/importers/samples_paths.py)."""
 from __future__ import annotations
 
 from contextlib import ExitStack
-from pathlib import Path
-
 import pytest
 
 from apps.importers.run import import_run
-
-# Real, public audit logs (sources and licences: /work/shared/realdata/README.md).
-REALDATA = Path("/work/shared/realdata")
-STRATUS = REALDATA / "aws_cloudtrail" / "stratus_red_team"
-FALCO = REALDATA / "kubernetes_audit" / "falco_trace_files"
-GCP = REALDATA / "gcp_audit" / "gcp_security_analytics_fixtures"
-OKTA = REALDATA / "okta" / "panther_test_scenarios"
-SAMPLES = Path(__file__).parent / "samples"
-
 
 @pytest.fixture
 def import_files(db):

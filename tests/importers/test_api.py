@@ -9,7 +9,7 @@ import pytest
 from apps.events.models import Event
 from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient
-from tests.importers.conftest import FALCO, GCP, STRATUS
+from tests.importers.samples_paths import FALCO, GCP, STRATUS
 
 ADMIN_USER = STRATUS / "aws.persistence.iam-create-admin-user.json"
 

@@ -1,5 +1,5 @@
 """CloudTrail on the real Stratus Red Team detonation logs (DataDog/stratus-red-team, Apache-2.0;
-/work/shared/realdata/aws_cloudtrail/stratus_red_team)."""
+shared/realdata/aws_cloudtrail/stratus_red_team)."""
 from __future__ import annotations
 
 import gzip
@@ -11,7 +11,7 @@ import pytest
 
 from apps.events.models import Event
 from apps.importers.run import import_run
-from tests.importers.conftest import SAMPLES, STRATUS
+from tests.importers.samples_paths import SAMPLES, STRATUS
 
 # Records per file, as published; every one of them is imported, none refused.
 STRATUS_COUNTS = {

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.events.models import Event
-from tests.importers.conftest import FALCO, OKTA, STRATUS
+from tests.importers.samples_paths import FALCO, OKTA, STRATUS
 
 
 def _command(*args, stdin: bytes | None = None, monkeypatch=None):

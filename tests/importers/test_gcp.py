@@ -1,12 +1,12 @@
 """GCP Cloud Audit Logs on Google's security-analytics fixtures (GoogleCloudPlatform/security-analytics,
-Apache-2.0; /work/shared/realdata/gcp_audit)."""
+Apache-2.0; shared/realdata/gcp_audit)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 import pytest
 
-from tests.importers.conftest import GCP
+from tests.importers.samples_paths import GCP
 
 FILES = sorted(GCP.glob("*.json"))
 

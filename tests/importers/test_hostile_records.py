@@ -10,7 +10,7 @@ import pytest
 
 from apps.events.chain_verification import chain_verify
 from apps.importers.run import import_run
-from tests.importers.conftest import FALCO, GCP, OKTA, SAMPLES, STRATUS
+from tests.importers.samples_paths import FALCO, GCP, OKTA, SAMPLES, STRATUS
 
 ODD_VALUES = [None, 0, -1, 2**63, True, "", "x" * 5000, "\u0000", [], [1, {"a": None}], {}, {"nested": {"deeper": [None]}}]
 SEEDS = {

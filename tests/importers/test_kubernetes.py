@@ -1,5 +1,5 @@
 """Kubernetes audit on Falco's trace files (falcosecurity/falco, Apache-2.0;
-/work/shared/realdata/kubernetes_audit), with Falco's own count of events per file."""
+shared/realdata/kubernetes_audit), with Falco's own count of events per file."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ import pytest
 
 from apps.events.models import Event
 from apps.importers.run import import_run
-from tests.importers.conftest import FALCO, REALDATA
+from tests.importers.samples_paths import FALCO, REALDATA
 
 LABELS = json.loads((REALDATA / "kubernetes_audit" / "falco_trace_files.LABELS.json").read_text())
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.importers.conftest import SAMPLES
+from tests.importers.samples_paths import SAMPLES
 
 
 @pytest.mark.parametrize("name,fmt,count", [
@@ -134,7 +134,7 @@ def test_a_graph_sign_in_page_is_read_as_entra(db, find):
 
 
 def test_a_kubernetes_event_list_is_read_whole(db, find):
-    from tests.importers.conftest import FALCO
+    from tests.importers.samples_paths import FALCO
     import json
 
     items = [json.loads((FALCO / name).read_text()) for name in ("exec_pod.json", "attach_pod.json")]

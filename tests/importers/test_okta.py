@@ -1,11 +1,11 @@
 """Okta System Log on the Panther okta-add-administrator scenario (panther-labs/panther-analysis,
-Apache-2.0; /work/shared/realdata/okta), plus an admin-role grant written from Okta's documented
+Apache-2.0; shared/realdata/okta), plus an admin-role grant written from Okta's documented
 event shape (tests/importers/samples/README.md)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tests.importers.conftest import OKTA, SAMPLES
+from tests.importers.samples_paths import OKTA, SAMPLES
 
 LOGINS = OKTA / "okta-add-administrator.1_legit_login.jsonl"
 NEW_USER = OKTA / "okta-add-administrator.3_new-user.jsonl"

@@ -11,7 +11,7 @@ import pytest
 from apps.events.chain_verification import chain_verify
 from apps.events.models import Event
 from apps.importers.run import ImportFailed, import_run
-from tests.importers.conftest import FALCO, GCP, OKTA, SAMPLES, STRATUS
+from tests.importers.samples_paths import FALCO, GCP, OKTA, SAMPLES, STRATUS
 
 ADMIN_USER = STRATUS / "aws.persistence.iam-create-admin-user.json"
 LOGINS = OKTA / "okta-add-administrator.1_legit_login.jsonl"

@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.events.models import Event
-from tests.importers.conftest import FALCO, STRATUS
+from tests.importers.samples_paths import FALCO, STRATUS
 
 ADMIN_USER = STRATUS / "aws.persistence.iam-create-admin-user.json"
 
