@@ -52,6 +52,19 @@ VISIBLE = {
 }
 PERSONAS = list(VISIBLE)
 
+# The role each persona holds (narrowed for analyst_p1 and the auditor, below); no_role has none.
+ROLE_OF = {
+    "admin": Role.Slug.AUDIT_ADMINISTRATOR,
+    "analyst": Role.Slug.SECURITY_ANALYST,
+    "analyst_p1": Role.Slug.SECURITY_ANALYST,
+    "compliance": Role.Slug.COMPLIANCE_OFFICER,
+    "manager": Role.Slug.MANAGER,
+    "manager_of_ops": Role.Slug.MANAGER,
+    "regular": Role.Slug.REGULAR_USER,
+    "auditor": Role.Slug.EXTERNAL_AUDITOR,
+    "no_role": None,
+}
+
 # Every persona's password in `personas_with_passwords`.
 PASSWORD = "correct-horse-battery-9"
 
@@ -88,21 +101,20 @@ def personas_create() -> dict:
         "no_role": _user("nora", "nora@example.com"),
     }
     bob, carol = _user("bob", "bob@example.com"), _user("carol", "carol@example.com")
-    give_role(users["admin"], Role.Slug.AUDIT_ADMINISTRATOR)
-    give_role(users["analyst"], Role.Slug.SECURITY_ANALYST)
-    give_role(users["analyst_p1"], Role.Slug.SECURITY_ANALYST, projects=["p1"])
-    give_role(users["compliance"], Role.Slug.COMPLIANCE_OFFICER)
-    give_role(users["manager"], Role.Slug.MANAGER)
-    give_role(users["regular"], Role.Slug.REGULAR_USER)
+    limits = {
+        "analyst_p1": {"projects": ["p1"]},
+        "auditor": {"window_start": JANUARY[0], "window_end": JANUARY[1],
+                    "expires_at": django_timezone.now() + timedelta(days=7)},
+    }
+    assignments = {persona: give_role(users[persona], slug, **limits.get(persona, {}))
+                   for persona, slug in ROLE_OF.items() if slug}
     give_role(bob, Role.Slug.REGULAR_USER)
-    give_role(users["auditor"], Role.Slug.EXTERNAL_AUDITOR, window_start=JANUARY[0], window_end=JANUARY[1],
-              expires_at=django_timezone.now() + timedelta(days=7))
     payments = Team.objects.create(name="payments")
     payments.members.add(users["manager"], users["regular"], bob)
     ops = Team.objects.create(name="ops")
     ops.members.add(carol)
     # olga manages ops without being a member of it: her assignment names the team.
-    give_role(users["manager_of_ops"], Role.Slug.MANAGER).teams.add(ops)
+    assignments["manager_of_ops"].teams.add(ops)
     users["bob"], users["carol"] = bob, carol
     return users
 

@@ -58,13 +58,8 @@ from apps.reports.generation import report_generate
 from apps.reports.models import Report, Schedule
 from apps.viewer.models import SavedQuery
 from tests.factories import ApiClient
-from tests.personas import JANUARY, actor_for
+from tests.personas import JANUARY, ROLE_OF, actor_for
 
-# Which role each persona holds (tests/personas.py), to pick personas before the database exists.
-PERSONA_ROLES = {
-    "admin": "audit-administrator", "analyst": "security-analyst", "compliance": "compliance-officer",
-    "manager": "manager", "regular": "regular-user", "auditor": "external-auditor", "no_role": None,
-}
 PERMITTED_FIRST = ("analyst", "compliance", "admin")
 LACKING_FIRST = ("regular", "manager", "auditor", "analyst", "compliance", "no_role")
 
@@ -145,7 +140,7 @@ class Route:
 
 
 def _permissions(persona: str) -> tuple[str, ...]:
-    slug = PERSONA_ROLES[persona]
+    slug = ROLE_OF[persona]   # the personas' roles are known before the database exists
     return ROLE_BY_SLUG[slug].permissions if slug else ()
 
 
