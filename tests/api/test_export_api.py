@@ -18,9 +18,8 @@ from django.test import AsyncRequestFactory
 from apps.api import events as api_views
 from apps.search import export, reads
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
-from tests.factories import ApiClient, give_role
+from tests.factories import ApiClient
 
 EXPORT = "/api/v1/audit-logs/export"
 START = datetime(2026, 3, 1, tzinfo=dt_timezone.utc)
@@ -234,20 +233,14 @@ def test_an_auditor_token_exports_only_inside_its_window(log):
     assert len(text.splitlines()) == 100
 
 
-def test_a_security_analysts_token_exports(log, django_user_model):
-    analyst = django_user_model.objects.create_user("sam", "sam@example.com", "correct-horse-battery-7")
-    give_role(analyst, Role.Slug.SECURITY_ANALYST)
-
-    _, text = download(ApiClient(token_issue(scope="read", user=analyst).secret), {"format": "jsonl", "query": "tags:bulk"})
+def test_a_security_analysts_token_exports(log, people):
+    _, text = download(ApiClient(token_issue(scope="read", user=people["analyst"]).secret), {"format": "jsonl", "query": "tags:bulk"})
 
     assert len(text.splitlines()) == BULK
 
 
-def test_a_compliance_officers_token_may_not_export_raw_events(log, django_user_model):
-    officer = django_user_model.objects.create_user("cora", "cora@example.com", "correct-horse-battery-8")
-    give_role(officer, Role.Slug.COMPLIANCE_OFFICER)
-
-    response = ApiClient(token_issue(scope="read", user=officer).secret).post(EXPORT, {"format": "csv"})
+def test_a_compliance_officers_token_may_not_export_raw_events(log, people):
+    response = ApiClient(token_issue(scope="read", user=people["compliance"]).secret).post(EXPORT, {"format": "csv"})
 
     assert response.status_code == 403
     assert "export" in response.json()["error"]
