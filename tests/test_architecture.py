@@ -129,8 +129,8 @@ def test_apps_import_only_from_the_layers_below_them():
     assert "0 broken" in result.stdout
 
 
-# Helper modules of the tests; test modules import these, never one another.
-TEST_HELPERS = {"tests/personas.py", "tests/factories.py", "tests/logbook.py", "tests/asgi_server.py"}
+# Test modules (test_*.py) and conftest files are never imported by another module; helper
+# modules (tests/personas.py, tests/factories.py, a folder's support or sample-path module) are.
 USER_MAKERS = {"create_user", "create_superuser"}
 
 
@@ -146,8 +146,8 @@ def test_no_test_module_imports_another():
             names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
                      else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
             for name in names:
-                target = name.replace(".", "/")
-                if name.startswith("tests.") and f"{target}.py" not in TEST_HELPERS:
+                module = name.rsplit(".", 1)[-1]
+                if name.startswith("tests.") and (module.startswith("test_") or module == "conftest"):
                     offenders.append(f"{relative}:{node.lineno} imports {name}")
     assert offenders == [], offenders
 

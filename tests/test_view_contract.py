@@ -57,6 +57,8 @@ from apps.reports.frameworks_data import framework_get, frameworks_ensure
 from apps.reports.generation import report_generate
 from apps.reports.models import Report, Schedule
 from apps.viewer.models import SavedQuery
+from apps.exports.models import ExportJob, ExportTemplate
+from apps.streams.models import Destination
 from tests.factories import ApiClient
 from tests.personas import JANUARY, ROLE_OF, actor_for
 
@@ -68,13 +70,16 @@ POST_ONLY = {
     "access:assignment_remove", "access:team_create", "access:team_member_add", "access:team_member_remove",
     "access:token_issue", "access:token_revoke", "access:auditor_link_create", "access:auditor_link_revoke",
     "events:saved_delete", "reports:schedule_delete", "reports:framework_reset",
-    "api:events", "api:audit-logs-search", "api:audit-logs-export", "api:report-create",
+    "api:events", "api:audit-logs-search", "api:audit-logs-export", "api:report-create", "api:import",
+    "importers:preview", "importers:confirm", "exports:template_delete",
+    "streams:test", "streams:pause", "streams:replay", "streams:dead_replay", "streams:delete",
 }
 # Pages that are also forms: they take a POST beside their GET.
 FORMS = {"login", "invite", "auditor_sign_in", "events:saved_new", "events:saved_edit", "events:preferences",
-         "reports:index", "reports:schedule_new", "reports:schedule_edit", "reports:control_edit"}
+         "reports:index", "reports:schedule_new", "reports:schedule_edit", "reports:control_edit",
+         "exports:new", "exports:template_new", "exports:template_edit", "streams:new", "streams:edit"}
 STREAMS = {"events:live_stream"}
-DOWNLOADS = {"reports:download", "api:report-file"}
+DOWNLOADS = {"reports:download", "api:report-file", "exports:download"}
 # route → the headers that ask for its partial (a view without one renders its page for htmx too).
 PARTIALS = {
     "events:list": {"HX-Request": "true", "HX-Target": "results"},
@@ -82,6 +87,8 @@ PARTIALS = {
     "events:verify": {"HX-Request": "true"},
     "reports:detail": {"HX-Request": "true"},
     "reports:preview": {"HX-Request": "true"},
+    "exports:job": {"HX-Request": "true"},
+    "streams:preview": {"HX-Request": "true"},
 }
 # route → the route it sends the permitted persona on to.
 REDIRECTS = {"access:overview": "access:users"}
@@ -203,6 +210,24 @@ class World:
                                    window_start=JANUARY[0], window_end=JANUARY[1],
                                    expires_at=timezone.now() + timedelta(days=7))
 
+    @cached_property
+    def export_template(self):
+        return ExportTemplate.objects.create(name="Actions", owner=self.people["analyst"], source="{{ event.action }}")
+
+    @cached_property
+    def export_job(self):
+        """A finished export of sam's, its file in the test's folder."""
+        path = self.tmp_path / "export.csv"
+        path.write_text("seq,action\n")
+        return ExportJob.objects.create(requested_by=self.people["analyst"], format="csv", status=ExportJob.Status.DONE,
+                                        filename="export.csv", path=str(path), size=path.stat().st_size,
+                                        expires_at=timezone.now() + timedelta(hours=1))
+
+    @cached_property
+    def destination(self):
+        return Destination.objects.create(name="SIEM webhook", kind="webhook", format="jsonl", query="",
+                                          config={"url": "http://127.0.0.1:9/hook"}, owner=self.people["admin"])
+
     def kwargs(self, name: str) -> dict:
         bob, payments = self.people["bob"], Team.objects.get(name="payments")
         fill = {
@@ -229,6 +254,14 @@ class World:
             "api:audit-log": lambda: {"event_id": "alice-p1"},
             "api:report-status": lambda: {"pk": self.report.pk},
             "api:report-file": lambda: {"pk": self.generated_report.pk, "kind": "report"},
+            "api:import": lambda: {"format": "cloudtrail"},
+            "exports:template_edit": lambda: {"pk": self.export_template.pk},
+            "exports:template_delete": lambda: {"pk": self.export_template.pk},
+            "exports:job": lambda: {"pk": self.export_job.pk},
+            "exports:download": lambda: {"pk": self.export_job.pk},
+            "streams:new": lambda: {"kind": "webhook"},
+            **{f"streams:{name}": (lambda: {"pk": self.destination.pk})
+               for name in ("detail", "edit", "preview", "test", "pause", "replay", "dead_replay", "delete")},
         }
         return fill[name]() if name in fill else {}
 

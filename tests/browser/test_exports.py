@@ -11,19 +11,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role
 from auditconsole.processes import processes_stop
-from tests.factories import give_role
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-battery-9"
 SCREENS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "var" / "screens"))
 
 
@@ -41,9 +38,7 @@ def worker(transactional_db, settings, tmp_path):
 
 
 @pytest.fixture
-def analyst_page(page: Page, live_server):
-    analyst = get_user_model().objects.create_user("sam", "sam@example.com", PASSWORD)
-    give_role(analyst, Role.Slug.SECURITY_ANALYST)
+def analyst_page(page: Page, live_server, personas_with_passwords):
     event_ingest([
         {"event_id": f"e-{i}", "action": "auth.login" if i % 2 else "storage.object.read",
          "timestamp": f"2026-03-01T10:{i:02d}:00Z", "project": "acme", "actor": {"id": f"user-{i}"},

@@ -6,25 +6,22 @@ import re
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from apps.events.models import Event
-from apps.rbac.models import Role
-from tests.factories import REALDATA, give_role
+from tests.personas import PASSWORD
+from tests.factories import REALDATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct-horse-battery-7"
 SAMPLE = REALDATA / "aws_cloudtrail" / "stratus_red_team" / "aws.credential-access.ec2-get-password-data.json"
 SCREENSHOTS = Path("/tmp/importers-screenshots")
 
 
 @pytest.fixture
-def administrator(transactional_db):
-    user = get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
-    give_role(user, Role.Slug.AUDIT_ADMINISTRATOR)
-    return user
+def administrator(transactional_db, personas_with_passwords):
+    """ada, the Audit Administrator persona."""
+    return personas_with_passwords["admin"]
 
 
 def _sign_in(page: Page, live_server) -> None:

@@ -9,18 +9,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role
 from apps.streams.delivery import streams_deliver_due
-from tests.factories import give_role
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-battery-9"
 SCREENS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "var" / "screens"))
 
 
@@ -46,10 +43,10 @@ def receiver():
     server.server_close()
 
 
-def test_an_administrator_creates_a_webhook_destination_from_its_form(page: Page, live_server, receiver):
+def test_an_administrator_creates_a_webhook_destination_from_its_form(page: Page, live_server, receiver,
+                                                                     personas_with_passwords):
     url, received = receiver
-    admin = get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
-    give_role(admin, Role.Slug.AUDIT_ADMINISTRATOR)
+    assert personas_with_passwords["admin"].username == "ada"  # signs in below as the Audit Administrator
     event_ingest([{"event_id": f"b-{i}", "action": "auth.login", "timestamp": f"2026-03-01T10:0{i}:00Z",
                    "actor": {"id": "mallory"}, "tags": ["soc"], "description": "<script>window.pwned=1</script>"}
                   for i in range(4)])
