@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.rbac",
     "apps.events",
     "apps.reports",
+    "apps.outbound",
 ]
 
 MIDDLEWARE = [
