@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.reports",
     "apps.outbound",
+    "apps.alerts",
 ]
 
 MIDDLEWARE = [

@@ -22,6 +22,7 @@ urlpatterns = [
     path("access/", include("apps.rbac.urls")),
     path("events/", include("apps.events.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("alerts/", include("apps.alerts.urls")),
     path("api/v1/", include("apps.reports.api_urls")),
     path("api/v1/", include("apps.events.api_urls")),
     path("healthz", health, name="health"),
