@@ -24,9 +24,9 @@ class LifecycleError(ValueError):
 
 def _who(request, principal) -> str:
     if request is not None:
-        return Actor.from_request(request).label
+        return Actor.from_request(request).id
     if principal is not None:
-        return Actor.from_principal(principal).label
+        return Actor.from_principal(principal).id
     return "system"
 
 

@@ -10,6 +10,7 @@ groups by the actor's label (email, else name, else id).
 """
 from __future__ import annotations
 
+import difflib
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Callable
 
 from django.db.models import Q
 
-from apps.events.query import QueryError, field_get, parse_query
+from apps.events.query import FIELDS, QueryError, field_get, parse_query
 from apps.events.query.nodes import FieldName
 
 KINDS = ("match", "threshold", "first_seen", "sequence", "absence")
@@ -28,6 +29,7 @@ MAX_WINDOW = timedelta(days=30)
 MAX_LEARNING = timedelta(days=365)
 # How long after a window closes a late event (by event time) still finds its neighbours.
 LATENESS = timedelta(minutes=10)
+_KNOWN = sorted({name for f in FIELDS for name in (f.name, *f.aliases)})
 
 
 def duration_parse(text: str, *, maximum: timedelta = MAX_WINDOW) -> timedelta:
@@ -48,6 +50,13 @@ def _column_getter(name: str) -> Callable[[dict], str]:
     if name.strip().lower() == "actor":
         return lambda row: row.get("actor_email") or row.get("actor_name") or row.get("actor_id") or ""
     found = field_get(FieldName(name, 0, len(name)))
+    if found.kind == "json" and not name.lower().startswith(("metadata.", "changes.")):
+        # The query language reads an unknown dotted name as a key kept in metadata
+        # (actor.department); for grouping, a near miss of a real field is a typo.
+        close = difflib.get_close_matches(name.lower(), _KNOWN, n=1, cutoff=0.85)
+        if close:
+            raise QueryError(f"unknown field '{name}'; did you mean {close[0]}? "
+                             f"(write metadata.{name} for a key of the event's metadata)")
     if found.kind == "json":
         column, path = found.columns[0], found.path
 
