@@ -18,7 +18,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.utils import timezone
 
 from apps.alerts.firing import alert_fire, alert_resolve_auto, open_alert
@@ -75,6 +75,7 @@ def _batch(rule: AlertRule, compiled: Compiled, *, head: int) -> tuple[bool, int
     handle = _HANDLERS[rule.kind]
     for row in rows:
         rule.matched_total += 1
+        row["_late"] = rule.watermark is not None and row["occurred_at"] < rule.watermark
         if rule.watermark is None or row["occurred_at"] > rule.watermark:
             rule.watermark = row["occurred_at"]
         if rule.kind == AlertRule.Kind.ABSENCE:
@@ -109,17 +110,39 @@ def _threshold(rule, compiled, row) -> int:
     if open_alert(rule, group) is not None:
         alert_fire(rule, group, row=row, first=None)
         return 1
-    hits = WindowHit.objects.filter(rule=rule, group_key=key, occurred_at__gt=row["occurred_at"] - compiled.window,
-                                    occurred_at__lte=row["occurred_at"])
-    if compiled.value_getter:
-        reached = hits.values("value").distinct().count()
-    else:
-        reached = hits.count()
-    if reached < rule.threshold:
+    reached = _window_reached(rule, compiled, key, row)
+    if reached is None:
         return 0
-    first = hits.order_by("occurred_at", "seq").values_list("seq", "occurred_at").first()
-    alert_fire(rule, group, row=row, first=(first[0], first[1], hits.count()))
+    alert_fire(rule, group, row=row, first=reached)
     return 1
+
+
+def _window_reached(rule, compiled, key, row):
+    """(first seq, first time, count) of a window holding `row` that reaches the threshold, else None.
+
+    In order (the event is the newest so far), the window is the one ending at the event. A late
+    event (CloudTrail files list the newest record first) may complete any window that holds it,
+    so every window starting within `window` before it is tried.
+    """
+    t, window = row["occurred_at"], compiled.window
+    if not row["_late"]:
+        hits = WindowHit.objects.filter(rule=rule, group_key=key, occurred_at__gt=t - window, occurred_at__lte=t)
+        n = hits.values("value").distinct().count() if compiled.value_getter else hits.count()
+        if n < rule.threshold:
+            return None
+        first = hits.order_by("occurred_at", "seq").values_list("seq", "occurred_at").first()
+        return first[0], first[1], hits.count()
+    hits = list(WindowHit.objects.filter(rule=rule, group_key=key, occurred_at__gte=t - window,
+                                         occurred_at__lte=t + window)
+                .order_by("occurred_at", "seq").values_list("seq", "occurred_at", "value"))
+    for i, (seq, start, _) in enumerate(hits):
+        if start > t:
+            break
+        inside = [h for h in hits[i:] if h[1] < start + window]
+        n = len({h[2] for h in inside}) if compiled.value_getter else len(inside)
+        if n >= rule.threshold:
+            return seq, start, len(inside)
+    return None
 
 
 def _first_seen(rule, compiled, row) -> int:
@@ -139,23 +162,35 @@ def _first_seen(rule, compiled, row) -> int:
 
 
 def _sequence(rule, compiled, row) -> int:
+    """Steps of the first condition, then one of the second, within the window, per group.
+
+    Both steps are kept as hits, so the order is decided by event time, not by arrival: a late
+    first step still completes a second one already seen.
+    """
     group = compiled.group_of(row)
     key = _group_key(group)
-    touched = 0
+    hits = WindowHit.objects.filter(rule=rule, group_key=key)
+    if row["_is_a"]:
+        hits.model.objects.create(rule=rule, group_key=key, step="a", seq=row["seq"], occurred_at=row["occurred_at"])
     if row["_is_b"]:
-        steps = WindowHit.objects.filter(rule=rule, group_key=key, step="a",
-                                         occurred_at__gte=row["occurred_at"] - compiled.window,
-                                         occurred_at__lte=row["occurred_at"])
-        found = steps.aggregate(n=Count("id"), last=Max("seq"))
+        hits.model.objects.create(rule=rule, group_key=key, step="b", seq=row["seq"], occurred_at=row["occurred_at"])
+        candidates = [(row["seq"], row["occurred_at"])]
+    else:
+        candidates = list(hits.filter(step="b", occurred_at__gte=row["occurred_at"],
+                                      occurred_at__lte=row["occurred_at"] + compiled.window)
+                          .order_by("occurred_at", "seq").values_list("seq", "occurred_at"))
+    for b_seq, b_at in candidates:
+        steps = hits.filter(step="a", occurred_at__gte=b_at - compiled.window, occurred_at__lte=b_at)
+        found = steps.aggregate(n=Count("id"))
         if found["n"] >= rule.threshold:
             first = steps.order_by("occurred_at", "seq").values_list("seq", "occurred_at").first()
-            alert_fire(rule, group, row=row, first=(first[0], first[1], found["n"] + 1))
+            b_row = row if b_seq == row["seq"] else {"seq": b_seq, "occurred_at": b_at}
+            alert_fire(rule, group, row=b_row, first=(first[0], first[1], found["n"] + 1))
             # The steps are used up: the next success needs a new run of failures.
             steps.delete()
-            touched = 1
-    if row["_is_a"]:
-        WindowHit.objects.create(rule=rule, group_key=key, step="a", seq=row["seq"], occurred_at=row["occurred_at"])
-    return touched
+            hits.filter(step="b", seq=b_seq).delete()
+            return 1
+    return 0
 
 
 def _absence(rule, compiled, *, now) -> int:

@@ -88,3 +88,16 @@ def test_the_worker_evaluates_the_rules(make_rule, write):
     with app.replace_connector(app.connector.get_worker_connector()):
         app.run_worker(wait=False, queues=["alerts"], install_signal_handlers=False)
     assert _alerts(rule) == [("bob@example.com", 2)]
+
+
+def test_events_listed_newest_first_still_complete_their_window_and_sequence(make_rule, write, evaluate):
+    # CloudTrail files list the newest record first: the log receives a burst backwards.
+    threshold = make_rule(kind="threshold", condition=FAILED, threshold=5, window="5m", group_by=["actor"])
+    sequence = make_rule(kind="sequence", condition=FAILED, then_condition="action:auth.login AND outcome:success",
+                         threshold=3, window="10m", group_by=["actor"])
+    write(sign_in("bob@example.com", outcome="success", at=T0 + minutes(6)),
+          *[sign_in("bob@example.com", at=T0 + minutes(5 - i)) for i in range(6)])
+    evaluate(threshold, sequence)
+    assert _alerts(threshold) == [("bob@example.com", 6)]
+    [alert] = Alert.objects.filter(rule=sequence)
+    assert alert.last_event_at == T0 + minutes(6)
