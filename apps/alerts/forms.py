@@ -108,7 +108,7 @@ class RuleForm(forms.Form):
 
 
 class BacktestForm(forms.Form):
-    period = forms.CharField(initial="7d", max_length=10, help_text="How far back to run the rule: 1h, 24h, 7d, 30d.")
+    period = forms.CharField(initial="7d", max_length=10, label="Backtest over the last", help_text="How far back to run the rule: 1h, 24h, 7d, 30d.")
 
     def clean_period(self):
         try:
