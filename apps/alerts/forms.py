@@ -154,3 +154,40 @@ class ChannelForm(forms.Form):
         data = dict(self.cleaned_data)
         data["recipients"] = _split(data.get("recipients") or "")
         return data
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True, "accept": ".yml,.yaml"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, (list, tuple)) and data:
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)]
+
+
+class SigmaUploadForm(forms.Form):
+    """Sigma rule files (.yml), up to 500 files of 256 KiB each."""
+
+    files = MultipleFileField(label="Sigma rule files", help_text="One or more .yml files from SigmaHQ or your own.")
+    enable = forms.BooleanField(required=False, label="Enable the accepted rules now",
+                                help_text="Off: they are stored disabled, to review first.")
+
+    def clean_files(self):
+        uploaded = [item for item in self.cleaned_data["files"] if item]
+        if len(uploaded) > 500:
+            raise forms.ValidationError("at most 500 files at once")
+        files = []
+        for item in uploaded:
+            if item.size > 256 * 1024:
+                raise forms.ValidationError(f"{item.name} is larger than 256 KiB")
+            try:
+                files.append((item.name, item.read().decode("utf-8")))
+            except UnicodeDecodeError:
+                raise forms.ValidationError(f"{item.name} is not UTF-8 text") from None
+        return files

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/resolve/", views.alert_transition, {"verb": "resolve"}, name="resolve"),
     path("rules/", views.rule_index, name="rules"),
     path("rules/new/", views.rule_edit, name="rule_new"),
+    path("rules/sigma/", views.sigma_upload, name="sigma_import"),
     path("rules/<int:pk>/", views.rule_detail, name="rule_detail"),
     path("rules/<int:pk>/edit/", views.rule_edit, name="rule_edit"),
     path("rules/<int:pk>/delete/", views.rule_remove, name="rule_delete"),

@@ -16,11 +16,13 @@ from apps.alerts import reads
 from apps.alerts.backtest import rule_backtest
 from apps.alerts.channel_config import ChannelInvalid, channel_delete, channel_save
 from apps.alerts.channels import CHANNELS
-from apps.alerts.forms import BacktestForm, ChannelForm, CommentForm, RuleForm, SilenceForm, working_hours_text
+from apps.alerts.forms import (BacktestForm, ChannelForm, CommentForm, RuleForm, SigmaUploadForm, SilenceForm,
+                                working_hours_text)
 from apps.alerts.lifecycle import LifecycleError, alert_acknowledge, alert_resolve, silence_create, silence_expire
 from apps.alerts.models import AlertRule, Channel, Silence
 from apps.alerts.notify import channel_test, events_url
 from apps.alerts.rules import RuleInvalid, rule_delete, rule_save
+from apps.alerts.sigma.convert import sigma_import
 from apps.rbac.permissions import requires
 from apps.rbac.roles import MANAGE_ALERTS, VIEW_ALERTS
 
@@ -113,6 +115,17 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form = RuleForm.for_rule(rule) if rule else RuleForm(initial={"kind": request.GET.get("kind", "threshold")})
     return render(request, "alerts/rule_form.html", {
         "form": form, "rule": rule, "backtest": backtest, "backtest_form": backtest_form, "tab": "rules"})
+
+
+@require_http_methods(["GET", "POST"])
+@requires(MANAGE_ALERTS, audit_action="audit.alerts.sigma.import")
+def sigma_upload(request: HttpRequest) -> HttpResponse:
+    form = SigmaUploadForm(request.POST or None, request.FILES or None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = sigma_import(form.cleaned_data["files"], enable=form.cleaned_data["enable"], request=request)
+    return render(request, "alerts/sigma_import.html", {"form": form, "results": results, "tab": "rules"},
+                  status=400 if request.method == "POST" and not form.is_valid() else 200)
 
 
 @require_POST

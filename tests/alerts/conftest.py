@@ -24,7 +24,7 @@ def sign_in(actor: str, *, outcome: str = "failure", at: datetime, ip: str = "19
 
 
 @pytest.fixture
-def write():
+def write(db):
     """Append raw events to the log through the real ingest."""
 
     def append(*events):
@@ -119,6 +119,7 @@ def cloudtrail_events(name: str) -> list[dict]:
             "actor": {"id": who.get("arn") or who.get("principalId") or "", "type": "user" if who.get("type") == "IAMUser" else "service"},
             "ip_address": _ip(r.get("sourceIPAddress") or ""), "region": r.get("awsRegion", ""),
             "metadata": {"requestParameters": r.get("requestParameters"), "errorCode": error,
+                         "responseElements": r.get("responseElements"), "userIdentity": who,
                          "sourceIPAddress": r.get("sourceIPAddress")},
         })
     return events
@@ -136,7 +137,7 @@ def k8s_events(name: str) -> list[dict]:
             "timestamp": r["stageTimestamp"], "outcome": "success" if code < 400 else ("denied" if code == 403 else "failure"),
             "actor": {"id": r["user"]["username"], "type": "user"}, "ip_address": _ip((r.get("sourceIPs") or [""])[0]),
             "resource": {"type": ref.get("resource", ""), "name": ref.get("name", "")},
-            "metadata": {"requestObject": r.get("requestObject")},
+            "metadata": {"requestObject": r.get("requestObject"), "objectRef": ref},
         })
     return events
 
