@@ -72,3 +72,14 @@ def dead_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/hook"
+
+
+def worker_jobs_forget() -> None:
+    """Forget the jobs a test's worker left queued: its periodic deferrer queues every app's
+    periodic tasks (with queueing locks), and the flush between transactional tests does not
+    reach procrastinate's tables, so another test's `defer` would find its lock taken."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_periodic_defers")
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE status = 'todo'")

@@ -8,7 +8,7 @@ backtests shown to a person go through Event.objects.visible_to in apps.alerts.b
 batch is processed in one transaction with the rule's row locked: the state (window hits,
 seen values), the alerts and the cursor commit together, so a worker that dies mid-batch
 redoes it and a worker that was down catches up from the cursor, with no gap and no double
-firing. Windows are sliding and use event time; window state is kept up to LATENESS past the
+firing. Within a batch the state is read once and kept in memory (apps.alerts.state). Windows are sliding and use event time; window state is kept up to LATENESS past the
 window's end (by the rule's watermark, its newest event time), so a late event still meets its
 neighbours within that bound.
 """
@@ -18,11 +18,11 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
-from apps.alerts.firing import alert_fire, alert_resolve_auto, open_alert
-from apps.alerts.models import AlertRule, SeenValue, WindowHit
+from apps.alerts.firing import alert_resolve_auto
+from apps.alerts.models import AlertRule, WindowHit
+from apps.alerts.state import Hits, OpenAlerts, Seen
 from apps.alerts.spec import LATENESS, Compiled, outside_working_hours, rule_compile
 from apps.alerts.log_reads import rule_rows
 from apps.events.models import ChainHead, VerificationRun
@@ -57,21 +57,24 @@ def rule_evaluate(rule_id: int, *, head: int, now=None) -> int:
             if rule is None:
                 return touched
             compiled = rule_compile(rule)
-            done, count = _batch(rule, compiled, head=head)
+            alerts = OpenAlerts(rule)
+            done = _batch(rule, compiled, alerts, head=head)
             if rule.watch_chain:
-                count += _chain_verifications(rule)
+                _chain_verifications(rule, alerts)
             if rule.kind == AlertRule.Kind.ABSENCE:
-                count += _absence(rule, compiled, now=now or timezone.now())
+                _absence(rule, compiled, alerts, now=now or timezone.now())
+            alerts.flush()
             rule.last_evaluated_at = timezone.now()
             rule.save()
-            touched += count
+            touched += alerts.touched
         if done:
             return touched
 
 
-def _batch(rule: AlertRule, compiled: Compiled, *, head: int) -> tuple[bool, int]:
+def _batch(rule: AlertRule, compiled: Compiled, alerts: OpenAlerts, *, head: int) -> bool:
+    """One batch of matching events through the rule; True when the rule reached `head`."""
     rows = rule_rows(compiled.q, compiled.then_q, after=rule.last_seq, head=head, limit=BATCH)
-    touched = 0
+    state = _State(rule, compiled, rows)
     handle = _HANDLERS[rule.kind]
     for row in rows:
         rule.matched_total += 1
@@ -83,41 +86,61 @@ def _batch(rule: AlertRule, compiled: Compiled, *, head: int) -> tuple[bool, int
             continue
         if not outside_working_hours(rule, row["occurred_at"]):
             continue
-        touched += handle(rule, compiled, row)
+        handle(rule, compiled, row, state, alerts)
+    state.flush()
     done = len(rows) < BATCH
     rule.last_seq = head if done else rows[-1]["seq"]
     if compiled.window is not None and rule.watermark is not None:
         WindowHit.objects.filter(rule=rule, occurred_at__lt=rule.watermark - compiled.window - LATENESS).delete()
-    return done, touched
+    return done
 
 
 def _group_key(group: dict) -> str:
     return "\x1f".join(f"{name}={value}" for name, value in group.items())
 
 
-def _match(rule, compiled, row) -> int:
-    alert_fire(rule, compiled.group_of(row), row=row, first=(row["seq"], row["occurred_at"], 1))
-    return 1
+class _State:
+    """What the batch's rows need from the tables, loaded in one query each."""
+
+    def __init__(self, rule, compiled, rows):
+        for row in rows:
+            row["_group"] = compiled.group_of(row)
+            row["_key"] = _group_key(row["_group"])
+        self.hits = self.seen = None
+        if rows and rule.kind in (AlertRule.Kind.THRESHOLD, AlertRule.Kind.SEQUENCE):
+            times = [row["occurred_at"] for row in rows]
+            self.hits = Hits(rule, {row["_key"] for row in rows}, min(times) - compiled.window,
+                             max(times) + compiled.window)
+        if rows and rule.kind == AlertRule.Kind.FIRST_SEEN:
+            pairs = {(row["_key"], compiled.value_getter(row)) for row in rows}
+            self.seen = Seen(rule, {pair for pair in pairs if pair[1]})
+
+    def flush(self):
+        if self.hits is not None:
+            self.hits.flush()
+        if self.seen is not None:
+            self.seen.flush()
 
 
-def _threshold(rule, compiled, row) -> int:
-    group = compiled.group_of(row)
-    key = _group_key(group)
+def _match(rule, compiled, row, state, alerts) -> None:
+    alerts.fire(row["_group"], row=row, first=(row["seq"], row["occurred_at"], 1))
+
+
+def _threshold(rule, compiled, row, state, alerts) -> None:
+    group, key = row["_group"], row["_key"]
     value = compiled.value_getter(row) if compiled.value_getter else ""
     if compiled.value_getter and not value:
-        return 0
-    WindowHit.objects.create(rule=rule, group_key=key, seq=row["seq"], occurred_at=row["occurred_at"], value=value)
-    if open_alert(rule, group) is not None:
-        alert_fire(rule, group, row=row, first=None)
-        return 1
-    reached = _window_reached(rule, compiled, key, row)
-    if reached is None:
-        return 0
-    alert_fire(rule, group, row=row, first=reached)
-    return 1
+        return
+    state.hits.add(key, row["occurred_at"], row["seq"], value)
+    if alerts.get(group) is not None:
+        alerts.fire(group, row=row, first=None)
+        return
+    reached = _window_reached(rule, compiled, state.hits, key, row)
+    if reached is not None:
+        alerts.fire(group, row=row, first=reached)
 
 
-def _window_reached(rule, compiled, key, row):
+def _window_reached(rule, compiled, hits: Hits, key: str, row):
     """(first seq, first time, count) of a window holding `row` that reaches the threshold, else None.
 
     In order (the event is the newest so far), the window is the one ending at the event. A late
@@ -125,99 +148,81 @@ def _window_reached(rule, compiled, key, row):
     so every window starting within `window` before it is tried.
     """
     t, window = row["occurred_at"], compiled.window
+
+    def reaches(items):
+        return (len({item[2] for item in items}) if compiled.value_getter else len(items)) >= rule.threshold
+
     if not row["_late"]:
-        hits = WindowHit.objects.filter(rule=rule, group_key=key, occurred_at__gt=t - window, occurred_at__lte=t)
-        n = hits.values("value").distinct().count() if compiled.value_getter else hits.count()
-        if n < rule.threshold:
-            return None
-        first = hits.order_by("occurred_at", "seq").values_list("seq", "occurred_at").first()
-        return first[0], first[1], hits.count()
-    hits = list(WindowHit.objects.filter(rule=rule, group_key=key, occurred_at__gte=t - window,
-                                         occurred_at__lte=t + window)
-                .order_by("occurred_at", "seq").values_list("seq", "occurred_at", "value"))
-    for i, (seq, start, _) in enumerate(hits):
+        inside = hits.between(key, t - window, t, low_open=True)
+        return (inside[0][1], inside[0][0], len(inside)) if reaches(inside) else None
+    around = hits.between(key, t - window, t + window)
+    for i, (start, seq, _, _) in enumerate(around):
         if start > t:
             break
-        inside = [h for h in hits[i:] if h[1] < start + window]
-        n = len({h[2] for h in inside}) if compiled.value_getter else len(inside)
-        if n >= rule.threshold:
+        inside = [item for item in around[i:] if item[0] < start + window]
+        if reaches(inside):
             return seq, start, len(inside)
     return None
 
 
-def _first_seen(rule, compiled, row) -> int:
+def _first_seen(rule, compiled, row, state, alerts) -> None:
     value = compiled.value_getter(row)
     if not value:
-        return 0
-    group = compiled.group_of(row)
+        return
     if rule.learning_until is None:
         rule.learning_until = row["occurred_at"] + (compiled.learning or timedelta(0))
-    _, created = SeenValue.objects.get_or_create(
-        rule=rule, group_key=_group_key(group), value=value,
-        defaults={"first_at": row["occurred_at"], "first_seq": row["seq"]})
-    if not created or row["occurred_at"] < rule.learning_until:
-        return 0
-    alert_fire(rule, {**group, rule.distinct_field: value}, row=row, first=(row["seq"], row["occurred_at"], 1))
-    return 1
+    if not state.seen.first_time(row["_key"], value, at=row["occurred_at"], seq=row["seq"]):
+        return
+    if row["occurred_at"] >= rule.learning_until:
+        alerts.fire({**row["_group"], rule.distinct_field: value}, row=row, first=(row["seq"], row["occurred_at"], 1))
 
 
-def _sequence(rule, compiled, row) -> int:
+def _sequence(rule, compiled, row, state, alerts) -> None:
     """Steps of the first condition, then one of the second, within the window, per group.
 
     Both steps are kept as hits, so the order is decided by event time, not by arrival: a late
     first step still completes a second one already seen.
     """
-    group = compiled.group_of(row)
-    key = _group_key(group)
-    hits = WindowHit.objects.filter(rule=rule, group_key=key)
+    key, t, hits = row["_key"], row["occurred_at"], state.hits
     if row["_is_a"]:
-        hits.model.objects.create(rule=rule, group_key=key, step="a", seq=row["seq"], occurred_at=row["occurred_at"])
+        hits.add(key, t, row["seq"], step="a")
     if row["_is_b"]:
-        hits.model.objects.create(rule=rule, group_key=key, step="b", seq=row["seq"], occurred_at=row["occurred_at"])
-        candidates = [(row["seq"], row["occurred_at"])]
+        hits.add(key, t, row["seq"], step="b")
+        candidates = [(t, row["seq"], "", "b")]
     else:
-        candidates = list(hits.filter(step="b", occurred_at__gte=row["occurred_at"],
-                                      occurred_at__lte=row["occurred_at"] + compiled.window)
-                          .order_by("occurred_at", "seq").values_list("seq", "occurred_at"))
-    for b_seq, b_at in candidates:
-        steps = hits.filter(step="a", occurred_at__gte=b_at - compiled.window, occurred_at__lte=b_at)
-        found = steps.aggregate(n=Count("id"))
-        if found["n"] >= rule.threshold:
-            first = steps.order_by("occurred_at", "seq").values_list("seq", "occurred_at").first()
+        candidates = hits.between(key, t, t + compiled.window, step="b")
+    for b_item in candidates:
+        b_at, b_seq = b_item[0], b_item[1]
+        steps = hits.between(key, b_at - compiled.window, b_at, step="a")
+        if len(steps) >= rule.threshold:
             b_row = row if b_seq == row["seq"] else {"seq": b_seq, "occurred_at": b_at}
-            alert_fire(rule, group, row=b_row, first=(first[0], first[1], found["n"] + 1))
+            alerts.fire(row["_group"], row=b_row, first=(steps[0][1], steps[0][0], len(steps) + 1))
             # The steps are used up: the next success needs a new run of failures.
-            steps.delete()
-            hits.filter(step="b", seq=b_seq).delete()
-            return 1
-    return 0
+            hits.consume(key, [*steps, (b_at, b_seq, "", "b")])
+            return
 
 
-def _absence(rule, compiled, *, now) -> int:
+def _absence(rule, compiled, alerts: OpenAlerts, *, now) -> None:
     """Fire once when nothing matched for the window (by arrival time); resolve when events resume."""
     since = rule.last_match_at or rule.created_at
     silent = now - since >= compiled.window
-    current = open_alert(rule, {})
+    current = alerts.get({})
     if silent and current is None:
-        alert_fire(rule, {}, row=None, first=None, title=f"{rule.name}: no matching event since {since:%Y-%m-%d %H:%M} UTC")
-        return 1
-    if not silent and current is not None:
+        alerts.fire({}, row=None, first=None, title=f"{rule.name}: no matching event since {since:%Y-%m-%d %H:%M} UTC")
+    elif not silent and current is not None:
         alert_resolve_auto(current, comment="matching events arrived again")
-        return 1
-    return 0
+        alerts.by_key.pop(current.dedup_key, None)
+        alerts.dirty.discard(current.dedup_key)
+        alerts.touched += 1
 
 
-def _chain_verifications(rule) -> int:
-    failed = VerificationRun.objects.filter(pk__gt=rule.last_verification_id).order_by("pk")
-    touched = 0
-    for run in failed:
+def _chain_verifications(rule, alerts: OpenAlerts) -> None:
+    for run in VerificationRun.objects.filter(pk__gt=rule.last_verification_id).order_by("pk"):
         rule.last_verification_id = run.pk
         if run.valid:
             continue
-        alert_fire(rule, {"chain": "verification"}, row=None, first=(run.first_bad_seq, run.finished_at, 1),
-                   title=f"{rule.name}: chain verification failed at seq {run.first_bad_seq} ({run.reason})"[:500])
-        touched += 1
-    return touched
+        alerts.fire({"chain": "verification"}, row=None, first=(run.first_bad_seq, run.finished_at, 1),
+                    title=f"{rule.name}: chain verification failed at seq {run.first_bad_seq} ({run.reason})"[:500])
 
 
 _HANDLERS = {

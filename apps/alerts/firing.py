@@ -1,7 +1,7 @@
 """Opening and updating alerts: one open alert per rule and group (its dedup key).
 
-Called by the evaluator inside its batch transaction, so an alert, its notifications (queued in
-the outbox) and the rule's cursor commit together.
+Called by the evaluator (apps.alerts.state.OpenAlerts) inside its batch transaction, so an alert,
+its notifications (queued in the outbox) and the rule's cursor commit together.
 """
 from __future__ import annotations
 
@@ -21,11 +21,6 @@ def dedup_key(rule: AlertRule, group: dict) -> str:
         return f"rule-{rule.pk}"
     text = "\x1f".join(f"{name}={value}" for name, value in sorted(group.items()))
     return f"rule-{rule.pk}:" + hashlib.sha256(text.encode()).hexdigest()[:40]
-
-
-def open_alert(rule: AlertRule, group: dict) -> Alert | None:
-    return (Alert.objects.select_for_update().filter(dedup_key=dedup_key(rule, group))
-            .exclude(state=Alert.State.RESOLVED).first())
 
 
 def _title(rule: AlertRule, group: dict) -> str:
@@ -51,18 +46,9 @@ def silence_for(rule: AlertRule, row: dict | None) -> Silence | None:
     return None
 
 
-def alert_fire(rule: AlertRule, group: dict, *, row: dict | None, first: tuple | None,
-               title: str | None = None) -> Alert:
-    """Update the open alert of (rule, group) with `row`, or open one; notify a new one."""
-    alert = open_alert(rule, group)
-    if alert is not None:
-        alert.count += 1
-        if row is not None:
-            alert.last_seq = max(alert.last_seq or 0, row["seq"])
-            if alert.last_event_at is None or row["occurred_at"] > alert.last_event_at:
-                alert.last_event_at = row["occurred_at"]
-        alert.save(update_fields=["count", "last_seq", "last_event_at", "updated_at"])
-        return alert
+def alert_create(rule: AlertRule, group: dict, *, row: dict | None, first: tuple | None,
+                 title: str | None = None) -> Alert:
+    """Open the alert of (rule, group) and notify its channels, unless a silence covers it."""
     first_seq, first_at, count = first or (None, None, 0)
     alert = Alert.objects.create(
         rule=rule, dedup_key=dedup_key(rule, group), group=group, title=(title or _title(rule, group))[:500],

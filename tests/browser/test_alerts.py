@@ -18,6 +18,7 @@ from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from auditconsole.processes import processes_stop
 from tests.factories import give_role
+from tests.receivers import worker_jobs_forget
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,6 +36,7 @@ def worker(transactional_db):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     yield process
     processes_stop([process], timeout=20)
+    worker_jobs_forget()
 
 
 @pytest.fixture
