@@ -184,3 +184,14 @@ def _admin(browser_for):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username="ada")
+
+
+def test_the_dashboard_panel_summarises_open_alerts_by_severity(fired):
+    from django.template.loader import render_to_string
+
+    from apps.alerts.reads import open_alerts_summary
+
+    summary = open_alerts_summary()
+    assert summary["total"] == 1 and summary["by_severity"] == {"high": 1}
+    html = render_to_string("alerts/_dashboard_panel.html", {"alerts_summary": summary})
+    assert "1 high" in html and "Brute force test: actor.email bob@example.com" in html
