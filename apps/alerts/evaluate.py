@@ -56,7 +56,7 @@ def rule_evaluate(rule_id: int, *, head: int, now=None) -> int:
             rule = AlertRule.objects.select_for_update(skip_locked=True).filter(pk=rule_id, enabled=True).first()
             if rule is None:
                 return touched
-            compiled = rule_compile(rule)
+            compiled = _compiled(rule)
             alerts = OpenAlerts(rule)
             done = _batch(rule, compiled, alerts, head=head)
             if rule.watch_chain:
@@ -65,10 +65,27 @@ def rule_evaluate(rule_id: int, *, head: int, now=None) -> int:
                 _absence(rule, compiled, alerts, now=now or timezone.now())
             alerts.flush()
             rule.last_evaluated_at = timezone.now()
-            rule.save()
+            # Only the evaluation state: updated_at says when a person last changed the rule.
+            rule.save(update_fields=_STATE_FIELDS)
             touched += alerts.touched
         if done:
             return touched
+
+
+_STATE_FIELDS = ["last_seq", "watermark", "learning_until", "last_match_at", "last_verification_id",
+                 "last_evaluated_at", "matched_total"]
+_COMPILED: dict[tuple, Compiled] = {}
+
+
+def _compiled(rule: AlertRule) -> Compiled:
+    """The rule compiled, kept between passes until the rule changes (parsing is per change, not per pass)."""
+    key = (rule.pk, rule.updated_at)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        if len(_COMPILED) > 10_000:
+            _COMPILED.clear()
+        compiled = _COMPILED[key] = rule_compile(rule)
+    return compiled
 
 
 def _batch(rule: AlertRule, compiled: Compiled, alerts: OpenAlerts, *, head: int) -> bool:
@@ -90,7 +107,7 @@ def _batch(rule: AlertRule, compiled: Compiled, alerts: OpenAlerts, *, head: int
     state.flush()
     done = len(rows) < BATCH
     rule.last_seq = head if done else rows[-1]["seq"]
-    if compiled.window is not None and rule.watermark is not None:
+    if rows and compiled.window is not None and rule.watermark is not None:
         WindowHit.objects.filter(rule=rule, occurred_at__lt=rule.watermark - compiled.window - LATENESS).delete()
     return done
 

@@ -69,7 +69,6 @@ class AlertRule(models.Model):
     last_verification_id = models.BigIntegerField(default=0)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
     matched_total = models.BigIntegerField(default=0)
-    late_ignored = models.BigIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -89,10 +89,17 @@ class OpenAlerts:
 
     def __init__(self, rule: AlertRule):
         self.rule = rule
-        self.by_key = {a.dedup_key: a for a in
-                       Alert.objects.select_for_update().filter(rule=rule).exclude(state=Alert.State.RESOLVED)}
+        self._by_key: dict[str, Alert] | None = None
         self.dirty: set[str] = set()
         self.touched = 0
+
+    @property
+    def by_key(self) -> dict[str, Alert]:
+        # Loaded on first use: most rules see no matching event in most passes.
+        if self._by_key is None:
+            self._by_key = {a.dedup_key: a for a in Alert.objects.select_for_update().filter(rule=self.rule)
+                            .exclude(state=Alert.State.RESOLVED)}
+        return self._by_key
 
     def get(self, group: dict) -> Alert | None:
         return self.by_key.get(dedup_key(self.rule, group))
@@ -115,6 +122,8 @@ class OpenAlerts:
         return alert
 
     def flush(self) -> None:
+        if not self.dirty:
+            return
         now = timezone.now()
         changed = [self.by_key[key] for key in self.dirty]
         for alert in changed:

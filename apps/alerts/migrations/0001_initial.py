@@ -61,7 +61,6 @@ class Migration(migrations.Migration):
                 ('last_verification_id', models.BigIntegerField(default=0)),
                 ('last_evaluated_at', models.DateTimeField(blank=True, null=True)),
                 ('matched_total', models.BigIntegerField(default=0)),
-                ('late_ignored', models.BigIntegerField(default=0)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
