@@ -4,6 +4,7 @@
     alert_resolve(*, alert, request, comment="") -> Alert
     silence_create(*, rule=None, query="", ends_at, comment="", request) -> Silence
     silence_expire(*, silence, request) -> Silence
+    delivery_retry(*, message, request) -> OutboxMessage     # a dead letter, sent again
 """
 from __future__ import annotations
 
@@ -95,3 +96,14 @@ def silence_expire(*, silence: Silence, request=None, principal=None) -> Silence
                  resource_id=str(silence.pk), description="Silence ended early",
                  changes={"before": {"ends_at": before.isoformat()}, "after": {"ends_at": silence.ends_at.isoformat()}})
     return silence
+
+
+@transaction.atomic
+def delivery_retry(*, message, request=None, principal=None):
+    from apps.outbound.outbox import outbox_replay
+
+    outbox_replay(message)
+    audit_record(request=request, principal=principal, action="audit.alerts.delivery.replay", resource_type="outbox_message",
+                 resource_id=str(message.pk), description="Failed alert notification queued again",
+                 metadata={"key": message.key, "last_status": message.last_status})
+    return message

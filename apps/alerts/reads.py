@@ -71,3 +71,14 @@ def open_alerts_summary(limit: int = 5) -> dict:
     by_severity = dict(active.values_list("severity").annotate(n=Count("id")))
     return {"total": sum(by_severity.values()), "by_severity": by_severity,
             "newest": list(active.select_related("rule").order_by("-updated_at")[:limit])}
+
+
+def dead_letters(limit: int = 50):
+    """Alert notifications given up on (the outbox's dead letters), newest first, with their channel."""
+    messages = list(outbox_list(kind="alerts.channel", state="failed")[:limit])
+    names = dict(Channel.objects.filter(pk__in=[int(m.target) for m in messages]).values_list("pk", "name"))
+    for message in messages:
+        message.channel_name = names.get(int(message.target), "(deleted channel)")
+        key = message.key.split(":", 1)
+        message.alert_id = int(key[1]) if key[0] == "alert" and key[1].isdigit() else None
+    return messages

@@ -22,5 +22,6 @@ urlpatterns = [
     path("channels/new/", views.channel_edit, name="channel_new"),
     path("channels/<int:pk>/edit/", views.channel_edit, name="channel_edit"),
     path("channels/<int:pk>/delete/", views.channel_remove, name="channel_delete"),
+    path("deliveries/<int:pk>/replay/", views.delivery_replay, name="delivery_replay"),
     path("channels/<int:pk>/test/", views.channel_send_test, name="channel_test"),
 ]

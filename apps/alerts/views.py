@@ -18,11 +18,13 @@ from apps.alerts.channel_config import ChannelInvalid, channel_delete, channel_s
 from apps.alerts.channels import CHANNELS
 from apps.alerts.forms import (BacktestForm, ChannelForm, CommentForm, RuleForm, SigmaUploadForm, SilenceForm,
                                 working_hours_text)
-from apps.alerts.lifecycle import LifecycleError, alert_acknowledge, alert_resolve, silence_create, silence_expire
+from apps.alerts.lifecycle import (LifecycleError, alert_acknowledge, alert_resolve, delivery_retry, silence_create,
+                                   silence_expire)
 from apps.alerts.models import AlertRule, Channel, Silence
 from apps.alerts.notify import channel_test, events_url
 from apps.alerts.rules import RuleInvalid, rule_delete, rule_save
 from apps.alerts.sigma.convert import sigma_import
+from apps.outbound.models import OutboxMessage
 from apps.rbac.permissions import requires
 from apps.rbac.roles import MANAGE_ALERTS, VIEW_ALERTS
 
@@ -183,7 +185,18 @@ def silence_end(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(VIEW_ALERTS, audit_action="audit.alerts.channels")
 def channel_index(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/channels.html", {"channels": reads.channel_list(), "kinds": CHANNELS,
-                                                    "tab": "channels"})
+                                                    "dead_letters": reads.dead_letters(), "tab": "channels"})
+
+
+@require_POST
+@requires(MANAGE_ALERTS, audit_action="audit.alerts.delivery.replay")
+def delivery_replay(request: HttpRequest, pk: int) -> HttpResponse:
+    message = OutboxMessage.objects.filter(pk=pk, kind="alerts.channel", state=OutboxMessage.State.FAILED).first()
+    if message is None:
+        raise Http404("No such failed delivery.")
+    delivery_retry(message=message, request=request)
+    messages.success(request, "The notification is queued again; the worker sends it within seconds.")
+    return redirect("alerts:channels")
 
 
 @require_http_methods(["GET", "POST"])

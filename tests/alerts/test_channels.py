@@ -189,3 +189,20 @@ def test_a_channel_change_is_recorded_without_its_secret(browser_for, people):
     record = Event.objects.visible_to(people["admin"]).get(action="audit.alerts.channel.create")
     assert record.changes["after"]["host"] == "hooks.slack.com"
     assert "TOPSECRET" not in json.dumps(record.changes) + json.dumps(record.metadata)
+
+
+def test_a_refused_notification_is_listed_in_the_dead_letters_and_can_be_sent_again(fire, browser_for):
+    from apps.outbound.models import OutboxMessage
+
+    with Receiver([(410, {}), (200, {})]) as receiver:
+        Channel.objects.create(name="gone-hook", kind="webhook", url=receiver.url, secret="s")
+        alert = fire("gone-hook")
+        outbox_deliver_due()
+        page = browser_for("analyst").get("/alerts/channels/").content.decode()
+        assert "gone-hook" in page and "HTTP 410" in page and f"#{alert.pk}" in page
+        [message] = OutboxMessage.objects.filter(state="failed")
+        assert browser_for("analyst").post(f"/alerts/deliveries/{message.pk}/replay/").status_code == 403
+        browser_for("admin").post(f"/alerts/deliveries/{message.pk}/replay/")
+        outbox_deliver_due()
+    message.refresh_from_db()
+    assert message.state == "delivered" and len(receiver.requests) == 2
