@@ -33,15 +33,15 @@ from apps.rbac.roles import MANAGE_ALERTS, VIEW_ALERTS
 @requires(VIEW_ALERTS, audit_action="audit.alerts.list")
 def alert_index(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "active")
-    alerts = reads.alert_list(state=state, severity=request.GET.get("severity", ""))
+    alerts = reads.alert_list(user=request.user, state=state, severity=request.GET.get("severity", ""))
     return render(request, "alerts/alert_list.html", {
-        "alerts": alerts, "state": state, "counts": reads.alert_counts(), "tab": "alerts"})
+        "alerts": alerts, "state": state, "counts": reads.alert_counts(user=request.user), "tab": "alerts"})
 
 
 @require_GET
 @requires(VIEW_ALERTS, audit_action="audit.alerts.view")
 def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = reads.alert_get(pk=pk)
+    alert = reads.alert_get(user=request.user, pk=pk)
     if alert is None:
         raise Http404("No such alert.")
     return render(request, "alerts/alert_detail.html", {
@@ -52,7 +52,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires(MANAGE_ALERTS, audit_action="audit.alerts.alert.change")
 def alert_transition(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    alert = reads.alert_get(pk=pk)
+    alert = reads.alert_get(user=request.user, pk=pk)
     if alert is None:
         raise Http404("No such alert.")
     form = CommentForm(request.POST)
@@ -87,7 +87,7 @@ def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
         backtest = rule_backtest(rule, user=request.user, period=backtest_form.cleaned_data["period"])
     return render(request, "alerts/rule_detail.html", {
         "rule": rule, "hours": working_hours_text(rule.working_hours), "backtest_form": backtest_form,
-        "backtest": backtest, "alerts": reads.alert_list(rule_id=rule.pk, limit=20), "tab": "rules"})
+        "backtest": backtest, "alerts": reads.alert_list(user=request.user, rule_id=rule.pk, limit=20), "tab": "rules"})
 
 
 @require_http_methods(["GET", "POST"])
@@ -185,7 +185,7 @@ def silence_end(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(VIEW_ALERTS, audit_action="audit.alerts.channels")
 def channel_index(request: HttpRequest) -> HttpResponse:
     return render(request, "alerts/channels.html", {"channels": reads.channel_list(), "kinds": CHANNELS,
-                                                    "dead_letters": reads.dead_letters(), "tab": "channels"})
+                                                    "dead_letters": reads.dead_letters(user=request.user), "tab": "channels"})
 
 
 @require_POST

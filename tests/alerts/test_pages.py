@@ -186,12 +186,27 @@ def _admin(browser_for):
     return get_user_model().objects.get(username="ada")
 
 
-def test_the_dashboard_panel_summarises_open_alerts_by_severity(fired):
+def test_the_dashboard_panel_summarises_open_alerts_by_severity(fired, people):
     from django.template.loader import render_to_string
 
     from apps.alerts.reads import open_alerts_summary
 
-    summary = open_alerts_summary()
+    summary = open_alerts_summary(user=people["analyst"])
     assert summary["total"] == 1 and summary["by_severity"] == {"high": 1}
     html = render_to_string("alerts/_dashboard_panel.html", {"alerts_summary": summary})
     assert "1 high" in html and "Brute force test: actor.email bob@example.com" in html
+
+
+def test_an_analyst_limited_to_a_project_sees_only_the_alerts_of_events_they_may_see(browser_for, make_rule, write,
+                                                                                       evaluate):
+    rule = make_rule(condition="action:iam.user.create", group_by=["project"])
+    write({"event_id": "v1", "action": "iam.user.create", "timestamp": T0.isoformat(), "project": "p1"},
+          {"event_id": "v2", "action": "iam.user.create", "timestamp": T0.isoformat(), "project": "p2"})
+    evaluate(rule)
+    alerts = {a.group["project"]: a for a in Alert.objects.filter(rule=rule)}
+    limited, full = browser_for("analyst_p1"), browser_for("analyst")
+    page = limited.get("/alerts/").content.decode()
+    assert "project p1" in page and "project p2" not in page
+    assert limited.get(f"/alerts/{alerts['p2'].pk}/").status_code == 404
+    assert limited.get(f"/alerts/{alerts['p1'].pk}/").status_code == 200
+    assert "project p2" in full.get("/alerts/").content.decode()
