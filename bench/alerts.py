@@ -10,7 +10,7 @@ Latency: during the rounds with rules, a probe event every batch matches a probe
 latency is the alert's creation time minus the moment event_ingest returned (its commit).
 Target (issue 16): p95 at most 5 s. Peers poll every 1 to 5 minutes.
 
-`ABENCH_EVENTS` (default 20,000) events per mode; a short run, on a shared machine.
+`ABENCH_EVENTS` (default 20,000) events per mode. See bench/README.md.
 """
 from __future__ import annotations
 
