@@ -90,3 +90,85 @@ def test_the_import_page_lists_accepted_and_refused_rules(browser_for):
     assert "comparing two fields (|fieldref) cannot be expressed" in page
     assert browser_for("analyst").get("/alerts/rules/sigma/").status_code == 403
     assert browser_for("admin").post("/alerts/rules/sigma/", {}).status_code == 400
+
+
+# Sigma's own example of a correlation (the specification's "brute force that worked"), written
+# for CloudTrail console sign-ins.
+CORRELATION = """
+title: Failed console sign-in
+name: failed_console_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+    selection: {eventSource: signin.amazonaws.com, eventName: ConsoleLogin, responseElements.ConsoleLogin: Failure}
+    condition: selection
+---
+title: Successful console sign-in
+name: successful_console_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+    selection: {eventSource: signin.amazonaws.com, eventName: ConsoleLogin, responseElements.ConsoleLogin: Success}
+    condition: selection
+---
+title: Many failed console sign-ins
+name: many_failed_console_logins
+correlation:
+    type: event_count
+    rules: [failed_console_login]
+    group-by: [userIdentity.arn]
+    timespan: 10m
+    condition: {gte: 5}
+---
+title: Console brute force that worked
+id: 0e95725d-7320-415d-80f7-004da920fc11
+level: critical
+correlation:
+    type: temporal_ordered
+    generate: true
+    rules: [many_failed_console_logins, successful_console_login]
+    group-by: [userIdentity.arn]
+    timespan: 30m
+---
+title: Sign-ins from many addresses
+correlation:
+    type: value_count
+    rules: [successful_console_login]
+    group-by: [userIdentity.arn]
+    timespan: 1h
+    condition: {gte: 3, field: sourceIPAddress}
+---
+title: Unordered
+correlation:
+    type: temporal
+    rules: [failed_console_login, successful_console_login]
+    group-by: [userIdentity.arn]
+    timespan: 1h
+"""
+
+
+def test_correlations_become_threshold_and_sequence_rules_or_are_refused_with_the_reason():
+    items = {item.title: item for item in sigma_convert(CORRELATION, source="correlation.yml")}
+    assert "Failed console sign-in" not in items, "a correlation's parts are not rules of their own"
+    assert "Successful console sign-in" in items, "unless a correlation using it says generate: true"
+    many = items["Many failed console sign-ins"]
+    assert many.extra == {"kind": "threshold", "threshold": 5, "window": "10m", "group_by": ["actor.id"]}
+    worked = items["Console brute force that worked"]
+    assert worked.extra["kind"] == "sequence" and worked.extra["threshold"] == 5 and worked.severity == "critical"
+    assert "metadata.responseElements.ConsoleLogin" in worked.condition
+    assert items["Sign-ins from many addresses"].extra["distinct_field"] == "ip"
+    assert items["Unordered"].reason.startswith("temporal correlations cannot be expressed")
+
+
+def test_an_imported_correlation_fires_on_failures_then_a_success(write, evaluate):
+    results = sigma_import([("correlation.yml", CORRELATION)], enable=True)
+    rule = AlertRule.objects.get(pk=next(r.rule_id for r in results if r.title == "Console brute force that worked"))
+    arn = "arn:aws:iam::111122223333:user/victim"
+
+    def login(n, result, minute):
+        return {"event_id": f"c{n}", "action": "signin.console_login", "timestamp": f"2024-08-01T10:{minute:02d}:00Z",
+                "outcome": "failure" if result == "Failure" else "success", "actor": {"id": arn},
+                "metadata": {"responseElements": {"ConsoleLogin": result}}}
+
+    write(*[login(i, "Failure", i) for i in range(5)], login(9, "Success", 8))
+    evaluate(rule)
+    [alert] = Alert.objects.filter(rule=rule)
+    assert alert.group == {"actor.id": arn} and alert.count == 6

@@ -3,7 +3,8 @@
     sigma_convert(text, *, source="") -> list[Converted]      # one per rule in the document
     sigma_import(files: list[(name, text)], *, enable=False, principal=None) -> list[Converted]
 
-Each rule is accepted (it becomes a match rule: its condition in the query language, checked by
+Correlation rules become threshold and sequence rules (apps.alerts.sigma.correlations). Each
+other rule is accepted (it becomes a match rule: its condition in the query language, checked by
 the console's own parser, grouped by actor, its level as severity, named and described as in
 Sigma, marked `sigma:<id>`) or refused with the reason: a log source without a mapping, a field
 or modifier the query language cannot express, a correlation kind not supported. Re-importing a
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
+from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from apps.alerts.models import AlertRule
 from apps.alerts.rules import RuleInvalid, rule_save
 from apps.alerts.sigma.backend import AuditQueryBackend
+from apps.alerts.sigma.correlations import correlation_values, rule_query
 from apps.alerts.sigma.pipeline import audit_pipeline, source_supported
 from apps.events.query import QueryError, validate_query
 
@@ -37,6 +40,8 @@ class Converted:
     description: str = ""
     reason: str = ""
     rule_id: int | None = None
+    # For correlations: kind, then_condition, threshold, window, group_by, distinct_field.
+    extra: dict | None = None
 
     @property
     def accepted(self) -> bool:
@@ -52,12 +57,24 @@ def sigma_convert(text: str, *, source: str = "") -> list[Converted]:
         return [Converted(source=source, title=source, reason=f"not a Sigma rule: {error.__class__.__name__}")]
     backend = AuditQueryBackend(processing_pipeline=audit_pipeline())
     results = []
+    # Rules a correlation uses without `generate: true` are its parts, not rules of their own.
+    def referenced(generate: bool) -> set[int]:
+        return {id(ref.rule) for rule in collection.rules
+                if isinstance(rule, SigmaCorrelationRule) and bool(rule.generate) == generate
+                for ref in (rule.rules or []) if hasattr(ref, "rule")}
+
+    parts = referenced(False) - referenced(True)
     for rule in collection.rules:
+        if id(rule) in parts:
+            continue
         title = getattr(rule, "title", "") or source
         item = Converted(source=source, title=title, sigma_id=str(getattr(rule, "id", "") or ""))
         results.append(item)
+        if isinstance(rule, SigmaCorrelationRule):
+            _correlation(rule, backend, item)
+            continue
         if not isinstance(rule, SigmaRule):
-            item.reason = "correlation rules are not imported yet (event_count, value_count, temporal)"
+            item.reason = "not a detection rule"
             continue
         if rule.errors:
             item.reason = "invalid Sigma: " + "; ".join(str(e) for e in rule.errors)[:300]
@@ -66,7 +83,7 @@ def sigma_convert(text: str, *, source: str = "") -> list[Converted]:
             item.reason = f"log source {rule.logsource.product}/{rule.logsource.service} has no mapping onto the event schema"
             continue
         try:
-            [query] = backend.convert_rule(rule)
+            query = rule_query(rule, backend)
         except (SigmaError, NotImplementedError, ValueError) as error:
             item.reason = str(error).split("\n")[0][:300]
             continue
@@ -79,6 +96,21 @@ def sigma_convert(text: str, *, source: str = "") -> list[Converted]:
         item.severity = _LEVELS.get(str(rule.level.name if rule.level else "medium").lower(), "medium")
         item.description = (rule.description or "").strip()
     return results
+
+
+def _correlation(rule, backend, item: Converted) -> None:
+    try:
+        values = correlation_values(rule, backend)
+        validate_query(values["condition"])
+        if values.get("then_condition"):
+            validate_query(values["then_condition"])
+    except (SigmaError, NotImplementedError, ValueError, AttributeError) as error:
+        item.reason = str(error).split("\n")[0][:300]
+        return
+    item.condition = values.pop("condition")
+    item.extra = values
+    item.severity = _LEVELS.get(str(rule.level.name if rule.level else "medium").lower(), "medium")
+    item.description = (rule.description or "").strip()
 
 
 def sigma_import(files: list[tuple[str, str]], *, enable: bool = False, principal=None, request=None) -> list[Converted]:
@@ -95,7 +127,7 @@ def sigma_import(files: list[tuple[str, str]], *, enable: bool = False, principa
                 title = f"{title[:180]} ({item.sigma_id[:8]})"
             values = {"name": existing.name if existing else title, "description": item.description[:2000],
                       "kind": "match", "severity": item.severity, "condition": item.condition, "group_by": ["actor"],
-                      "enabled": existing.enabled if existing else enable}
+                      "enabled": existing.enabled if existing else enable, **(item.extra or {})}
             try:
                 rule = rule_save(values=values, rule=existing, principal=principal, request=request)
             except RuleInvalid as invalid:
