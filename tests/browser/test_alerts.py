@@ -99,6 +99,20 @@ def test_a_threshold_rule_made_with_the_form_raises_an_alert_when_events_arrive(
 
     page.goto(f"{live_server.url}/alerts/rules/")
     page.screenshot(path=str(shots / "alerts-rules.png"), full_page=True)
+    page.get_by_role("link", name="Multiple failed sign-ins").click()
+    page.get_by_label("Backtest over the last").fill("1d")
+    page.get_by_role("button", name="Run backtest").click()
+    expect(page.get_by_role("heading", name="Backtest: 1 firing in 1 group")).to_be_visible()
+    page.screenshot(path=str(shots / "alerts-rule-detail.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/alerts/rules/sigma/")
+    page.get_by_label("Sigma rule files").set_input_files([
+        str(Path("/work/shared/realdata/sigma_rules/rules/cloud/aws/cloudtrail") / name)
+        for name in ("aws_cloudtrail_disable_logging.yml", "aws_update_login_profile.yml",
+                     "aws_iam_s3browser_loginprofile_creation.yml")])
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("heading", name="3 rules read")).to_be_visible()
+    page.screenshot(path=str(shots / "alerts-sigma-import.png"), full_page=True)
     page.goto(f"{live_server.url}/alerts/silences/")
     page.screenshot(path=str(shots / "alerts-silences.png"), full_page=True)
     page.goto(f"{live_server.url}/alerts/channels/new/")
