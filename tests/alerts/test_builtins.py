@@ -103,9 +103,13 @@ def test_rapid_provisioning_fires_on_forty_servers_in_minutes(builtins, write, e
     write(*[{"event_id": f"p{i}", "action": "compute.servers.create", "outcome": "success",
              "timestamp": (T0 + minutes(i * 0.15)).isoformat(), "actor": {"id": "gpu-fan", "type": "user"}}
             for i in range(40)])
+    # Automation creating as fast (the demo's backup agent, terraform) is its normal work.
+    write(*[{"event_id": f"s{i}", "action": "storage.snapshot.create", "outcome": "success",
+             "timestamp": (T0 + minutes(i * 0.15)).isoformat(), "actor": {"id": "backup-agent", "type": "service"}}
+            for i in range(40)])
     evaluate()
     [alert] = _fired(builtins)["rapid-provisioning"]
-    assert alert.count == 40
+    assert alert.count == 40 and alert.group == {"actor": "gpu-fan"}
 
 
 def test_a_failed_verification_of_our_own_chain_is_audit_trail_tampering(builtins, evaluate):

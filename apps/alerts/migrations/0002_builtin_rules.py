@@ -45,8 +45,11 @@ RULES = [
          condition="category:(iam OR config OR security) AND outcome:success AND actor.type:user",
          group_by=["actor"], working_hours={"timezone": "UTC", "start": "07:00", "end": "20:00", "days": WORKDAYS}),
     dict(builtin="rapid-provisioning", name="Rapid provisioning", kind="threshold", severity="medium",
-         description="20 resources created by one actor within 10 minutes (servers, instances, users, keys).",
-         condition="action:(*.create OR *.run_instances OR *.create_user OR *.create_access_key) AND outcome:success",
+         description="20 resources created by one person within 10 minutes (servers, instances, users, keys). "
+                     "Services and automation (terraform, backup agents) are left out: on the demo log they "
+                     "create thousands of snapshots and volumes a day.",
+         condition="action:(*.create OR *.run_instances OR *.create_user OR *.create_access_key) AND outcome:success "
+                   "AND -actor.type:(service OR system)",
          threshold=20, window="10m", group_by=["actor"]),
     dict(builtin="new-source-ip", name="Sign-in from a new address", kind="first_seen", severity="medium",
          description="An account signs in from a source IP it has not used before (after 7 days of learning).",
