@@ -20,8 +20,8 @@ def _fired(builtins) -> dict[str, list[Alert]]:
 
 def test_they_are_installed_enabled_and_editable(builtins):
     assert set(builtins) >= {"brute-force-actor", "brute-force-ip", "brute-force-success", "privilege-escalation",
-                             "off-hours-admin", "rapid-provisioning", "new-source-ip", "audit-trail-tampering",
-                             "denied-burst"}
+                             "off-hours-admin", "rapid-provisioning", "new-source-ip", "new-country",
+                             "audit-trail-tampering", "denied-burst"}
     assert all(rule.enabled for rule in builtins.values())
     assert builtins["brute-force-success"].severity == "critical" and builtins["brute-force-actor"].severity == "high"
 
@@ -121,3 +121,15 @@ def test_a_failed_verification_of_our_own_chain_is_audit_trail_tampering(builtin
     evaluate()
     [alert] = _fired(builtins)["audit-trail-tampering"]
     assert "chain verification failed at seq 14" in alert.title
+
+
+def test_a_sign_in_from_a_new_country_after_the_learning_period_fires(builtins, write, evaluate):
+    def at(days, country, ip):
+        return sign_in("ann@example.com", outcome="success", at=T0 + minutes(days * 24 * 60), ip=ip,
+                       metadata={"geo": {"country": country}})
+
+    write(at(0, "NL", "198.51.100.1"), at(2, "DE", "198.51.100.2"), at(9, "NL", "198.51.100.1"),
+          at(10, "RO", "198.51.100.1"))
+    evaluate()
+    [alert] = _fired(builtins)["new-country"]
+    assert alert.group == {"actor": "ann@example.com", "metadata.geo.country": "RO"}

@@ -54,6 +54,12 @@ RULES = [
     dict(builtin="new-source-ip", name="Sign-in from a new address", kind="first_seen", severity="medium",
          description="An account signs in from a source IP it has not used before (after 7 days of learning).",
          condition=f"{SIGN_IN} AND outcome:success", distinct_field="ip", learning_period="7d", group_by=["actor"]),
+    dict(builtin="new-country", name="Sign-in from a new country", kind="first_seen", severity="high",
+         description="An account signs in from a country it has not signed in from before (after 7 days of "
+                     "learning). Needs the country in the event (metadata.geo.country), as the demo and "
+                     "geo-enriching senders write it.",
+         condition=f"{SIGN_IN} AND outcome:success AND metadata.geo.country:*", distinct_field="metadata.geo.country",
+         learning_period="7d", group_by=["actor"]),
     dict(builtin="denied-burst", name="Burst of denied calls", kind="threshold", severity="high",
          description="10 denied or failed calls by one actor within 5 minutes (credential probing, such as a burst "
                      "of unauthorized ec2:GetPasswordData).",
