@@ -24,7 +24,7 @@ from apps.alerts.firing import alert_resolve_auto
 from apps.alerts.models import AlertRule, WindowHit
 from apps.alerts.state import Hits, OpenAlerts, Seen
 from apps.alerts.spec import LATENESS, Compiled, outside_working_hours, rule_compile
-from apps.alerts.log_reads import rule_rows, shared_rows
+from apps.alerts.log_reads import rule_rows
 from apps.events.models import ChainHead, VerificationRun
 
 logger = logging.getLogger(__name__)
@@ -38,65 +38,16 @@ def alerts_evaluate(*, now=None, rule_ids: list[int] | None = None) -> int:
     rules = AlertRule.objects.filter(enabled=True)
     if rule_ids is not None:
         rules = rules.filter(pk__in=rule_ids)
-    rules = list(rules.order_by("pk"))
-    shared = _shared(rules, head)
     touched = 0
-    for rule in rules:
+    for rule_id in rules.values_list("pk", flat=True):
         try:
-            touched += rule_evaluate(rule.pk, head=head, now=now, shared=shared)
+            touched += rule_evaluate(rule_id, head=head, now=now)
         except Exception:  # one broken rule must not stop the others
-            logger.exception("alert rule %s failed to evaluate", rule.pk)
+            logger.exception("alert rule %s failed to evaluate", rule_id)
     return touched
 
 
-class _Shared:
-    """The new events read once for every rule: one scan of the log per pass instead of one per
-    rule (bench/alerts.py: with 100 rules, the separate scans cost ingest a third of its rate)."""
-
-    def __init__(self, rows: list[dict], flags: set[str], low: int, upper: int):
-        self.rows, self.flags, self.low, self.upper = rows, flags, low, upper
-
-    def rows_for(self, rule: AlertRule) -> list[dict] | None:
-        """The rule's matching rows after its cursor, or None when the shared read does not cover
-        it (not read for it, or its cursor moved outside the range meanwhile)."""
-        flag = f"_r{rule.pk}"
-        if flag not in self.flags or not (self.low <= rule.last_seq < self.upper):
-            return None
-        out = []
-        for row in self.rows:
-            if row["seq"] > rule.last_seq and row[flag]:
-                mine = {key: value for key, value in row.items() if not key.startswith("_r")}
-                if rule.kind == AlertRule.Kind.SEQUENCE:
-                    mine["_is_a"], mine["_is_b"] = row[flag + "a"], row[flag + "b"]
-                out.append(mine)
-        return out
-
-
-def _shared(rules: list[AlertRule], head: int) -> _Shared | None:
-    behind = [rule for rule in rules if rule.last_seq < head and rule.kind != AlertRule.Kind.ABSENCE]
-    if len(behind) < 2:
-        return None
-    flags = {}
-    for rule in behind:
-        try:
-            compiled = _compiled(rule)
-        except Exception:  # an invalid rule is reported by its own evaluation
-            continue
-        if compiled.then_q is None:
-            flags[f"_r{rule.pk}"] = compiled.q
-        else:
-            flags[f"_r{rule.pk}"] = compiled.q | compiled.then_q
-            flags[f"_r{rule.pk}a"], flags[f"_r{rule.pk}b"] = compiled.q, compiled.then_q
-    low = min(rule.last_seq for rule in behind)
-    try:
-        rows = shared_rows(flags, after=low, head=head, limit=BATCH)
-    except Exception:  # a rule the database cannot evaluate in the shared read: each reads alone
-        logger.exception("the shared read of new events failed; rules read one by one")
-        return None
-    return _Shared(rows, set(flags), low, head if len(rows) < BATCH else rows[-1]["seq"])
-
-
-def rule_evaluate(rule_id: int, *, head: int, now=None, shared: _Shared | None = None) -> int:
+def rule_evaluate(rule_id: int, *, head: int, now=None) -> int:
     """Bring one rule up to `head`, batch by batch; returns the alerts opened or updated."""
     touched = 0
     while True:
@@ -106,14 +57,8 @@ def rule_evaluate(rule_id: int, *, head: int, now=None, shared: _Shared | None =
             if rule is None:
                 return touched
             compiled = _compiled(rule)
-            rows = shared.rows_for(rule) if shared is not None else None
-            if rows is not None:
-                upper, shared = shared.upper, None
-            else:
-                rows = rule_rows(compiled.q, compiled.then_q, after=rule.last_seq, head=head, limit=BATCH)
-                upper = head if len(rows) < BATCH else rows[-1]["seq"]
             alerts = OpenAlerts(rule)
-            _batch(rule, compiled, alerts, rows, upper=upper)
+            done = _batch(rule, compiled, alerts, head=head)
             if rule.watch_chain:
                 _chain_verifications(rule, alerts)
             if rule.kind == AlertRule.Kind.ABSENCE:
@@ -123,7 +68,7 @@ def rule_evaluate(rule_id: int, *, head: int, now=None, shared: _Shared | None =
             # Only the evaluation state: updated_at says when a person last changed the rule.
             rule.save(update_fields=_STATE_FIELDS)
             touched += alerts.touched
-        if upper >= head:
+        if done:
             return touched
 
 
@@ -143,8 +88,9 @@ def _compiled(rule: AlertRule) -> Compiled:
     return compiled
 
 
-def _batch(rule: AlertRule, compiled: Compiled, alerts: OpenAlerts, rows: list[dict], *, upper: int) -> None:
-    """One batch of matching events (seq up to `upper`) through the rule; its cursor moves to `upper`."""
+def _batch(rule: AlertRule, compiled: Compiled, alerts: OpenAlerts, *, head: int) -> bool:
+    """One batch of matching events through the rule; True when the rule reached `head`."""
+    rows = rule_rows(compiled.q, compiled.then_q, after=rule.last_seq, head=head, limit=BATCH)
     state = _State(rule, compiled, rows)
     handle = _HANDLERS[rule.kind]
     for row in rows:
@@ -159,9 +105,11 @@ def _batch(rule: AlertRule, compiled: Compiled, alerts: OpenAlerts, rows: list[d
             continue
         handle(rule, compiled, row, state, alerts)
     state.flush()
-    rule.last_seq = upper
+    done = len(rows) < BATCH
+    rule.last_seq = head if done else rows[-1]["seq"]
     if rows and compiled.window is not None and rule.watermark is not None:
         WindowHit.objects.filter(rule=rule, occurred_at__lt=rule.watermark - compiled.window - LATENESS).delete()
+    return done
 
 
 def _group_key(group: dict) -> str:

@@ -31,11 +31,3 @@ def rule_rows(q: Q, then_q: Q | None, *, after: int, head: int, limit: int) -> l
 def event_matches(seq: int, q: Q) -> bool:
     """Whether the event at `seq` matches `q` (a silence's query)."""
     return Event.objects.filter(q, seq=seq).exists()
-
-
-def shared_rows(flags: dict[str, Q], *, after: int, head: int, limit: int) -> list[dict]:
-    """Every event with after < seq <= head, in seq order, with one boolean per flag (a rule's
-    condition): one scan of the new events for all the rules of a pass."""
-    qs = Event.objects.filter(seq__gt=after, seq__lte=head).annotate(
-        **{name: ExpressionWrapper(q, output_field=BooleanField()) for name, q in flags.items()})
-    return list(qs.order_by("seq").values(*COLUMNS, *flags)[:limit])

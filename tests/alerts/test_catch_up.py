@@ -107,27 +107,3 @@ def test_events_listed_newest_first_still_complete_their_window_and_sequence(mak
     assert _alerts(threshold) == [("bob@example.com", 6)]
     [alert] = Alert.objects.filter(rule=sequence)
     assert alert.last_event_at == T0 + minutes(6)
-
-
-def test_rules_read_together_raise_the_same_alerts_as_rules_read_one_by_one(make_rule, write, evaluate):
-    kinds = [
-        dict(kind="threshold", condition=FAILED, threshold=3, window="10m", group_by=["actor"]),
-        dict(kind="sequence", condition=FAILED, then_condition="action:auth.login AND outcome:success",
-             threshold=2, window="10m", group_by=["actor"]),
-        dict(kind="first_seen", condition="action:auth.login AND outcome:success", distinct_field="ip",
-             group_by=["actor"]),
-        dict(kind="match", condition="action:auth.login AND NOT ip:192.0.2.0/24", group_by=["ip"]),
-    ]
-    together = [make_rule(**values) for values in kinds]
-    alone = [make_rule(**values) for values in kinds]
-    write(*[sign_in(f"u{i % 3}@example.com", at=T0 + minutes(i), ip=f"198.51.100.{i % 5}",
-                    outcome="success" if i % 4 == 3 else "failure") for i in range(40)])
-    evaluate(*together)
-    for rule in alone:
-        evaluate(rule)
-
-    def fired(rule):
-        return sorted((sorted(a.group.items()), a.count, a.first_seq, a.last_seq) for a in Alert.objects.filter(rule=rule))
-
-    for a, b in zip(together, alone):
-        assert fired(a) == fired(b) and fired(a), a.kind
