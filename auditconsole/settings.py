@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.exports",
     "apps.streams",
+    "apps.alerts",
     "apps.importers",
     "apps.api",
     "apps.demo",
@@ -234,3 +235,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {"procrastinate": {"level": "WARNING"}},
 }
+
+# Panels the feature apps add to the dashboard, by dotted path (apps.dashboard.views.panels_for).
+DASHBOARD_PANELS = ["apps.alerts.reads.dashboard_panel"]

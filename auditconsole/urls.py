@@ -22,6 +22,7 @@ urlpatterns = [
     path("access/", include("apps.rbac.urls")),
     path("events/", include("apps.viewer.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("alerts/", include("apps.alerts.urls")),
     path("exports/", include("apps.exports.urls")),
     path("streams/", include("apps.streams.urls")),
     path("import/", include("apps.importers.urls")),

@@ -38,6 +38,9 @@ def test_every_url_declares_who_may_call_it():
 OWNERS = {
     "apps/events/models.py", "apps/events/chain.py", "apps/events/ingest.py", "apps/events/rollups.py",
     "apps/search/reads.py", "apps/rbac/scoping.py",
+    # The alert evaluator's reads: rules are system-level detections over every event; nothing
+    # it reads is shown to a person (backtests and previews go through visible_to).
+    "apps/alerts/log_reads.py",
 }
 
 

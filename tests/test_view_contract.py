@@ -57,7 +57,11 @@ from apps.reports.frameworks_data import framework_get, frameworks_ensure
 from apps.reports.generation import report_generate
 from apps.reports.models import Report, Schedule
 from apps.viewer.models import SavedQuery
+from apps.alerts.models import Alert, Channel, Silence
+from apps.alerts.rules import rule_save
+from apps.events.models import Event
 from apps.exports.models import ExportJob, ExportTemplate
+from apps.outbound.models import OutboxMessage
 from apps.streams.models import Destination
 from tests.factories import ApiClient
 from tests.personas import JANUARY, ROLE_OF, actor_for
@@ -73,11 +77,14 @@ POST_ONLY = {
     "api:events", "api:audit-logs-search", "api:audit-logs-export", "api:report-create", "api:import",
     "importers:preview", "importers:confirm", "exports:template_delete",
     "streams:test", "streams:pause", "streams:replay", "streams:dead_replay", "streams:delete",
+    "alerts:acknowledge", "alerts:resolve", "alerts:rule_delete", "alerts:silence_new", "alerts:silence_end",
+    "alerts:channel_delete", "alerts:delivery_replay", "alerts:channel_test",
 }
 # Pages that are also forms: they take a POST beside their GET.
 FORMS = {"login", "invite", "auditor_sign_in", "events:saved_new", "events:saved_edit", "events:preferences",
          "reports:index", "reports:schedule_new", "reports:schedule_edit", "reports:control_edit",
-         "exports:new", "exports:template_new", "exports:template_edit", "streams:new", "streams:edit"}
+         "exports:new", "exports:template_new", "exports:template_edit", "streams:new", "streams:edit",
+         "alerts:rule_new", "alerts:rule_edit", "alerts:sigma_import", "alerts:channel_new", "alerts:channel_edit"}
 STREAMS = {"events:live_stream"}
 DOWNLOADS = {"reports:download", "api:report-file", "exports:download"}
 # route → the headers that ask for its partial (a view without one renders its page for htmx too).
@@ -228,6 +235,34 @@ class World:
         return Destination.objects.create(name="SIEM webhook", kind="webhook", format="jsonl", query="",
                                           config={"url": "http://127.0.0.1:9/hook"}, owner=self.people["admin"])
 
+    @cached_property
+    def alert_rule(self):
+        return rule_save(values={"name": "Any denied call", "kind": "match", "severity": "medium",
+                                 "condition": "outcome:denied", "enabled": True}, owner=self.people["admin"])
+
+    @cached_property
+    def alert(self):
+        """An open alert of that rule, last updated by alice's event (which the analyst sees)."""
+        event = Event.objects.get(event_id="alice-p1")
+        return Alert.objects.create(rule=self.alert_rule, dedup_key=f"{self.alert_rule.pk}:alice", title="Denied",
+                                    group={"actor": "alice"}, severity="medium", first_seq=event.seq,
+                                    last_seq=event.seq, first_event_at=event.occurred_at,
+                                    last_event_at=event.occurred_at, count=1)
+
+    @cached_property
+    def silence(self):
+        return Silence.objects.create(rule=self.alert_rule, comment="maintenance", created_by="ada",
+                                      ends_at=timezone.now() + timedelta(hours=1))
+
+    @cached_property
+    def channel(self):
+        return Channel.objects.create(name="SOC webhook", kind="webhook", url="http://127.0.0.1:9/hook")
+
+    @cached_property
+    def delivery(self):
+        return OutboxMessage.objects.create(kind="alerts.channel", target=str(self.channel.pk), payload={},
+                                            state=OutboxMessage.State.FAILED, next_attempt_at=timezone.now())
+
     def kwargs(self, name: str) -> dict:
         bob, payments = self.people["bob"], Team.objects.get(name="payments")
         fill = {
@@ -260,6 +295,13 @@ class World:
             "exports:job": lambda: {"pk": self.export_job.pk},
             "exports:download": lambda: {"pk": self.export_job.pk},
             "streams:new": lambda: {"kind": "webhook"},
+            **{f"alerts:{name}": (lambda: {"pk": self.alert.pk}) for name in ("detail", "acknowledge", "resolve")},
+            **{f"alerts:{name}": (lambda: {"pk": self.alert_rule.pk})
+               for name in ("rule_detail", "rule_edit", "rule_delete")},
+            "alerts:silence_end": lambda: {"pk": self.silence.pk},
+            **{f"alerts:{name}": (lambda: {"pk": self.channel.pk})
+               for name in ("channel_edit", "channel_delete", "channel_test")},
+            "alerts:delivery_replay": lambda: {"pk": self.delivery.pk},
             **{f"streams:{name}": (lambda: {"pk": self.destination.pk})
                for name in ("detail", "edit", "preview", "test", "pause", "replay", "dead_replay", "delete")},
         }

@@ -1,8 +1,10 @@
 """The dashboard at /: activity, security signals, compliance and ingestion health."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 
 from apps.dashboard import charts
@@ -33,7 +35,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                             ("Top resources", "resources"))
     ]
     return render(request, "dashboard.html", {
-        "board": board, "periods": PERIODS.values(), "ranked": ranked, "ingestion_charts": ingestion_charts,
+        "board": board, "panels": panels_for(request.user), "periods": PERIODS.values(), "ranked": ranked, "ingestion_charts": ingestion_charts,
         "activity_chart": charts.column_chart(board.series, step=board.series_step,
                                               label=f"Events per {board.series_step}, {board.period.label.lower()}"),
     })
+
+
+def panels_for(user) -> list[dict]:
+    """The panels other apps add to the dashboard (settings.DASHBOARD_PANELS: dotted paths of
+    functions `panel(*, user) -> {"template": ..., **context} | None`), in that order.
+
+    Named in settings rather than imported, so that the dashboard stays independent of the
+    feature apps that contribute to it (the import-linter contract in .importlinter).
+    """
+    panels = []
+    for path in settings.DASHBOARD_PANELS:
+        panel = import_string(path)(user=user)
+        if panel:
+            panels.append(panel)
+    return panels

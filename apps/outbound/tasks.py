@@ -23,3 +23,13 @@ def outbox_deliver_periodic(timestamp: int) -> int:
     finally:
         if not connection.in_atomic_block:
             connection.close()
+
+
+@app.periodic(cron="23 * * * *")
+@app.task(queue="outbound", queueing_lock="outbound_remove_old_jobs", pass_context=True, name="outbound.remove_old_jobs")
+async def outbound_remove_old_jobs_periodic(context, timestamp: int) -> None:
+    """Hourly: forget this queue's finished jobs older than an hour. The periodic task above runs
+    every few seconds, so its finished jobs would otherwise pile up (thousands a day)."""
+    from procrastinate import builtin_tasks
+
+    await builtin_tasks.remove_old_jobs(context, max_hours=1, queue="outbound")

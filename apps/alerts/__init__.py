@@ -1,0 +1,1 @@
+"""Alerts: detection rules over the log, the alerts they raise, and their notification."""
