@@ -110,6 +110,30 @@ def test_after_n_consecutive_failures_the_destination_is_failing_and_the_log_say
     assert record.severity == "high" and record.resource_name == destination.name
 
 
+@pytest.mark.audit_trail
+def test_a_failing_destination_raises_the_built_in_alert_once(people, webhook, add_events):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.alerts.evaluate import alerts_evaluate
+    from apps.alerts.models import Alert, AlertRule
+    from apps.streams.delivery import destination_deliver
+
+    rule = AlertRule.objects.get(builtin="stream-failing")
+    add_events(stream_events(2))
+    destination = make_destination(people["admin"], kind="webhook", secret="whsec-test", failing_after=2,
+                                   config={"url": webhook.url}, query="tags:stream")
+    webhook.script = ["500"] * 6
+    for _ in range(4):
+        destination_deliver(destination.pk, now=timezone.now() + timedelta(days=1))
+    alerts_evaluate()
+
+    [alert] = Alert.objects.filter(rule=rule)
+    assert alert.group == {"resource.id": str(destination.pk)} and alert.severity == "high"
+    assert alert.state == Alert.State.OPEN
+
+
 def test_a_paused_destination_sends_nothing_until_resumed(people, webhook, add_events):
     add_events(stream_events(3))
     destination = make_destination(people["admin"], kind="webhook", secret="whsec-test",
