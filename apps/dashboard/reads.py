@@ -13,6 +13,11 @@ Where the numbers come from:
   table through `Event.objects.visible_to(user)`: their scope is what no rollup splits.
   Compliance and ingestion health, which describe the whole log, are shown only to the first.
 
+The dashboard shows the events systems sent, or with `console=True` the console's own records
+(category `audit`, apps.search.activity): the rollups count the two apart (`console:<dimension>`,
+apps.events.rollups.CONSOLE_PREFIX), and every count from the events table is narrowed by the
+same condition, so both views are exact and cost what the whole dashboard cost before.
+
 All of a dashboard's reads are one REPEATABLE READ snapshot, so a rollup and the events after
 its seq are read at the same moment and no event is counted twice or missed.
 
@@ -40,6 +45,7 @@ from apps.events.models import Checkpoint, Event, VerificationRun
 from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.security_signals import SIGNALS, Signal
 from apps.rbac.scoping import event_scope
+from apps.search.activity import CONSOLE, SYSTEMS, activity_q
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -104,6 +110,7 @@ class Dashboard:
     recent: list = field(default_factory=list)
     compliance: dict | None = None
     ingestion: dict | None = None
+    console: bool = False
 
 
 def sees_everything(user) -> bool:
@@ -112,10 +119,12 @@ def sees_everything(user) -> bool:
     return not scope
 
 
-def viewer_url(*, start: datetime, query: str = "") -> str:
+def viewer_url(*, start: datetime, query: str = "", console: bool = False) -> str:
     params = {"start_date": start.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if query:
         params["q"] = query
+    if console:
+        params["activity"] = CONSOLE
     return reverse("events:list") + "?" + urlencode(params)
 
 
@@ -134,9 +143,10 @@ _DIMENSION_QUERY = {
 }
 
 
-def _ranked(dimension: str, rows, start: datetime) -> list[Ranked]:
+def _ranked(dimension: str, rows, start: datetime, console: bool = False) -> list[Ranked]:
     return [
-        Ranked(value, count, viewer_url(start=start, query=_DIMENSION_QUERY[dimension].format(quoted(value)) if value else ""))
+        Ranked(value, count, viewer_url(start=start, query=_DIMENSION_QUERY[dimension].format(quoted(value)) if value else "",
+                                        console=console))
         for value, count in rows
     ]
 
@@ -153,36 +163,40 @@ def _snapshot():
         yield
 
 
-def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None) -> Dashboard:
-    """Every panel of the dashboard for `user` over the period (24h, 7d or 30d)."""
+def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None, console: bool = False) -> Dashboard:
+    """Every panel of the dashboard for `user` over the period (24h, 7d or 30d): the events systems
+    sent, or with `console` the console's own records."""
     with _snapshot():
-        return _dashboard(user=user, period_key=period_key, now=now)
+        return _dashboard(user=user, period_key=period_key, now=now, console=console)
 
 
-def _dashboard(*, user, period_key: str, now: datetime | None) -> Dashboard:
+def _dashboard(*, user, period_key: str, now: datetime | None, console: bool = False) -> Dashboard:
     period = PERIODS.get(period_key) or PERIODS["24h"]
     now = now or timezone.now()
     start = window_start(period, now)
     everything = sees_everything(user)
+    kind = activity_q(CONSOLE if console else SYSTEMS)
     if everything:
-        counts = _RollupCounts(period, start)
+        counts = _RollupCounts(period, start, console=console)
     else:
         keys = actor_keys(event_scope(user))
-        counts = _ActorCounts(user, keys, period, start) if keys else _ScopedCounts(user, period, start)
+        counts = (_ActorCounts(user, keys, period, start, console=console) if keys
+                  else _ScopedCounts(user, period, start, kind=kind))
     series = _fill(counts.series(), start, now, period.series)
     board = Dashboard(
         period=period, start=start, now=now, from_rollups=everything, counted_from=counts.source,
         total=sum(count for _, count in series), series=series, series_step=period.series,
-        categories=_ranked("category", counts.top("category", 12), start),
-        actions=_ranked("action", counts.top("action", 10), start),
-        actors=_ranked("actor", counts.top("actor", 10), start),
-        resources=_ranked("resource", counts.top("resource", 10), start),
-        outcomes=_ranked("outcome", counts.top("outcome", 6), start),
-        signals=[SignalCount(signal, count, viewer_url(start=start, query=signal.query))
+        categories=_ranked("category", counts.top("category", 12), start, console),
+        actions=_ranked("action", counts.top("action", 10), start, console),
+        actors=_ranked("actor", counts.top("actor", 10), start, console),
+        resources=_ranked("resource", counts.top("resource", 10), start, console),
+        outcomes=_ranked("outcome", counts.top("outcome", 6), start, console),
+        signals=[SignalCount(signal, count, viewer_url(start=start, query=signal.query, console=console))
                  for signal, count in zip(SIGNALS, counts.signal_counts())],
-        recent=list(Event.objects.visible_to(user).newest_first()[:12]),
+        recent=list(Event.objects.visible_to(user).filter(kind).newest_first()[:12]),
+        console=console,
     )
-    if everything:
+    if everything and not console:
         board.compliance = compliance_get()
         board.ingestion = ingestion_get(now=now)
     return board
@@ -200,19 +214,23 @@ def _fill(counts: dict[datetime, int], start: datetime, now: datetime, step: str
 class _RollupCounts:
     source = "rollups"
 
-    def __init__(self, period: Period, start: datetime) -> None:
+    def __init__(self, period: Period, start: datetime, *, console: bool = False) -> None:
         self.period, self.start = period, start
+        # The console's own records are counted under their own dimension names.
+        self.prefix = rollups.CONSOLE_PREFIX if console else ""
 
     def series(self) -> dict[datetime, int]:
-        return rollups.rollup_series(granularity=self.period.series, dimension="all", start=self.start)
+        return rollups.rollup_series(granularity=self.period.series, dimension=self.prefix + "all", start=self.start)
 
     def top(self, dimension: str, limit: int) -> list[tuple[str, int]]:
+        name = self.prefix + dimension
         if dimension in _MANY_VALUES:
-            return rollup_top_bounded(granularity=self.period.tops, dimension=dimension, start=self.start, limit=limit)
-        return rollups.rollup_top(granularity=self.period.tops, dimension=dimension, start=self.start, limit=limit)
+            return rollup_top_bounded(granularity=self.period.tops, dimension=name, start=self.start, limit=limit)
+        return rollups.rollup_top(granularity=self.period.tops, dimension=name, start=self.start, limit=limit)
 
     def signal_counts(self) -> list[int]:
-        found = dict(rollups.rollup_top(granularity=self.period.tops, dimension="signal", start=self.start, limit=None))
+        found = dict(rollups.rollup_top(granularity=self.period.tops, dimension=self.prefix + "signal",
+                                        start=self.start, limit=None))
         return [found.get(signal.key, 0) for signal in SIGNALS]
 
 
@@ -231,9 +249,9 @@ class _ScopedCounts:
         "actor": Lower(Coalesce(NullIf(F("actor_email"), Value("")), F("actor_id"), output_field=TextField())),
     }
 
-    def __init__(self, user, period: Period, start: datetime) -> None:
+    def __init__(self, user, period: Period, start: datetime, *, kind: Q = Q()) -> None:
         self.user, self.period, self.start = user, period, start
-        self.events = Event.objects.visible_to(user).filter(occurred_at__gte=start)
+        self.events = Event.objects.visible_to(user).filter(kind, occurred_at__gte=start)
 
     def series(self) -> dict[datetime, int]:
         rows = (self.events.order_by().annotate(bucket=Trunc("occurred_at", self.period.series, tzinfo=dt_timezone.utc))
@@ -265,18 +283,21 @@ class _ActorCounts:
 
     source = "actor rollups"
 
-    def __init__(self, user, keys: tuple[list[str], list[str]], period: Period, start: datetime) -> None:
+    def __init__(self, user, keys: tuple[list[str], list[str]], period: Period, start: datetime, *,
+                 console: bool = False) -> None:
         self.period, self.start = period, start
+        self.prefix = rollups.CONSOLE_PREFIX if console else ""
+        kind = activity_q(CONSOLE if console else SYSTEMS)
         self.rollups = ActorRollups(usernames=keys[0], emails=keys[1], since=rollups.floor_time(start, "day"))
         rolled, head = rollups.actor_rollup_seq(), rollups.rollup_state()[1]
         self.tail: dict[str, list[tuple]] = {}
         if head > rolled:
-            after = Event.objects.visible_to(user).filter(occurred_at__gte=start, seq__gt=rolled)
+            after = Event.objects.visible_to(user).filter(kind, occurred_at__gte=start, seq__gt=rolled)
             self.tail = tail_counts(after, series=period.series)
-        self.window = _ScopedCounts(user, period, start)
+        self.window = _ScopedCounts(user, period, start, kind=kind)
 
     def series(self) -> dict[datetime, int]:
-        counts = self.rollups.series(granularity=self.period.series, start=self.start)
+        counts = self.rollups.series(granularity=self.period.series, start=self.start, dimension=self.prefix + "all")
         for bucket, n in self.tail.get("series", []):
             counts[bucket] = counts.get(bucket, 0) + n
         return counts
@@ -284,11 +305,11 @@ class _ActorCounts:
     def top(self, dimension: str, limit: int | None) -> list[tuple[str, int]]:
         if dimension in rollups.ACTOR_DAY_ONLY and self.period.tops != "day":
             return self.window.top(dimension, limit)   # one day of these actors' events
-        return self.rollups.top(granularity=self.period.tops, dimension=dimension, start=self.start,
+        return self.rollups.top(granularity=self.period.tops, dimension=self.prefix + dimension, start=self.start,
                                 limit=limit, plus=self.tail.get(dimension, []))
 
     def signal_counts(self) -> list[int]:
-        found = dict(self.rollups.top(granularity=self.period.tops, dimension="signal", start=self.start,
+        found = dict(self.rollups.top(granularity=self.period.tops, dimension=self.prefix + "signal", start=self.start,
                                       limit=None, plus=self.tail.get("signal", [])))
         return [found.get(signal.key, 0) for signal in SIGNALS]
 

@@ -9,16 +9,19 @@ from apps.dashboard import charts
 from apps.dashboard.reads import PERIODS, dashboard_get
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.permissions import requires
+from apps.search import activity
 
 
 @require_GET
 @requires("events.view_event", audit_action="audit.dashboard.view")
 def dashboard(request: HttpRequest) -> HttpResponse:
     period = request.GET.get("period") if request.GET.get("period") in PERIODS else "24h"
-    board = dashboard_get(user=request.user, period_key=period)
+    console = request.GET.get(activity.PARAM) == activity.CONSOLE
+    board = dashboard_get(user=request.user, period_key=period, console=console)
     audit_record(request=request, action="audit.dashboard.view", resource_type="dashboard",
                  description=f"{request.user.get_username()} viewed the dashboard",
-                 metadata={"period": period, "from_rollups": board.from_rollups, "total": board.total})
+                 metadata={"period": period, "from_rollups": board.from_rollups, "total": board.total,
+                           "activity": activity.CONSOLE if console else activity.SYSTEMS})
     ingestion_charts = []
     if board.ingestion:
         ingestion_charts = [
@@ -34,6 +37,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ]
     return render(request, "dashboard.html", {
         "board": board, "periods": PERIODS.values(), "ranked": ranked, "ingestion_charts": ingestion_charts,
+        "activity_qs": f"&{activity.PARAM}={activity.CONSOLE}" if console else "",
         "activity_chart": charts.column_chart(board.series, step=board.series_step,
                                               label=f"Events per {board.series_step}, {board.period.label.lower()}"),
     })
