@@ -113,8 +113,9 @@ def matched(log, db):
 # --- the seeds' examples, as written -----------------------------------------------------------
 
 SEED_EXAMPLES = [
+    # authentication.login also finds auth.login: one family of actions, two spellings.
     ("event_type:authentication.login AND status:failed AND timestamp:>now-24h",
-     {"login-failed-alice", "login-failed-token"}),
+     {"login-failed-alice", "login-failed-token", "auth-login-failed-carol"}),
     ("event_type:resource.delete AND actor.email:user@company.com", {"delete-by-user"}),
     # category:cost also finds billing: ingest files cost.* actions under billing.
     ("category:cost OR tags:budget OR tags:cost-optimization",

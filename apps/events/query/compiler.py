@@ -14,6 +14,7 @@ index-shaping helpers above, and every reader of a query's meaning should find i
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 
 from django.db.models import F, Func, JSONField, Q, TextField, Value as SQLValue
@@ -27,7 +28,7 @@ from django.db.models.lookups import (
 from apps.events.models import SearchText
 
 from apps.events.query.errors import QueryError
-from apps.events.query.fields import SEVERITY_ORDER, Field, category_values, field_get
+from apps.events.query.fields import SEVERITY_ORDER, Field, action_synonym, category_values, field_get
 from apps.events.query.nodes import (
     And, Compare, Everything, Last, Node, Not, Or, Range, Text, Value,
 )
@@ -137,7 +138,12 @@ class _Compiler:
         return handler(field, node.op, value, name)
 
     def compare_action(self, field: Field, op: str, value, name: str) -> Q:
-        return self.compare_text(field, op, value, name)
+        condition = self.compare_text(field, op, value, name)
+        synonym = action_synonym(value.text) if isinstance(value, Value) and op in ("=", "like") else None
+        if synonym is not None:
+            # `authentication.login` also finds `auth.login` (and `auth.*` `authentication.*`).
+            condition |= self.compare_text(field, op, replace(value, text=synonym), name)
+        return condition
 
     def compare_text(self, field: Field, op: str, value: Value, name: str) -> Q:
         if op in _COMPARISONS:
