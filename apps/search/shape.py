@@ -6,7 +6,8 @@ Histogram: exact counts per (bucket, outcome) over the search's time span, the b
 an hour or a day so that the span makes at most some 180 bars (BUCKETS). One GROUP BY over the
 matches in the span.
 
-Facets: the FACET_LIMIT most frequent values of each FACETS field, counted in one statement over
+Facets: the FACET_LIMIT most frequent values of each FACETS field, counted in one statement (one
+pass, GROUPING SETS) over
 the newest COUNT_CAP matches (the newest 10,000, read in time order as the page is): a search
 with more matches than that has its facets counted over its newest 10,000, and says so. Below
 the cap (where the list's total is exact too) every count is exact, and a value's count is the
@@ -136,16 +137,17 @@ def event_facets(*, principal, filters: Q, limit: int = FACET_LIMIT) -> list[Fac
         sql, params = newest.query.sql_with_params()
     except EmptyResultSet:
         return [Facet(key, FACET_LABELS[key], []) for key in FACETS]
-    names = ", ".join(f"'{key}'" for key in FACETS)
-    values = ", ".join(f"({expression})::text" for expression in FACETS.values())
+    # One pass over the matches for every facet (GROUPING SETS), each facet's top values ranked there.
+    keyed = ", ".join(f"({expression})::text AS {key}" for key, expression in FACETS.items())
+    which = " ".join(f"WHEN GROUPING({key}) = 0 THEN '{key}'" for key in FACETS)
     statement = (
         f"WITH matches ({', '.join(_COLUMNS)}) AS MATERIALIZED ({sql}), "
-        "counted AS (SELECT d.facet, d.value, count(*) AS n FROM matches"
-        f" CROSS JOIN LATERAL unnest(ARRAY[{names}]::text[], ARRAY[{values}]::text[]) AS d (facet, value)"
-        " WHERE d.value IS NOT NULL GROUP BY 1, 2) "
+        f"keyed AS (SELECT {keyed} FROM matches), "
+        f"counted AS (SELECT CASE {which} END AS facet, coalesce({', '.join(FACETS)}) AS value, count(*) AS n"
+        f" FROM keyed GROUP BY GROUPING SETS ({', '.join(f'({key})' for key in FACETS)})) "
         "SELECT facet, value, n FROM (SELECT facet, value, n,"
-        " row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS rank FROM counted) AS ranked"
-        " WHERE rank <= %s ORDER BY facet, rank"
+        " row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS rank FROM counted"
+        " WHERE value IS NOT NULL) AS ranked WHERE rank <= %s ORDER BY facet, rank"
     )
     found: dict[str, list[tuple[str, int]]] = {key: [] for key in FACETS}
     with connection.cursor() as cursor:

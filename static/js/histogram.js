@@ -1,4 +1,4 @@
-/* The viewer's histogram: drag across the bars to narrow the time range. Without this file each
+/* The viewer's histogram: drag across the bars to narrow the time range to those whole bars. Without this file each
    bar is still a link to its own bucket. The chosen span goes into the filter bar's From and To
    (the range menu is cleared: From/To replace it) and the form is submitted, so the results and
    the URL (hx-push-url) follow, exactly as if the dates had been typed. */
@@ -51,7 +51,13 @@
     drag = null;
     if (!d.moved) return;  // a click: the bar's own link narrows to its bucket
     d.svg.dataset.dragged = "1";
-    var low = timeAt(d.svg, Math.min(d.from, d.to)), high = timeAt(d.svg, Math.max(d.from, d.to));
+    // Whole bars: from the start of the bar the drag began on to the end of the one it ended on.
+    var bars = d.svg.querySelectorAll("a.hbar");
+    var width = (d.svg.viewBox.baseVal.width || 1000) / Math.max(bars.length, 1);
+    var first = bars[Math.min(bars.length - 1, Math.floor(Math.min(d.from, d.to) / width))];
+    var last = bars[Math.min(bars.length - 1, Math.floor(Math.max(d.from, d.to) / width))];
+    var low = first ? new Date(Date.parse(first.dataset.start)) : timeAt(d.svg, Math.min(d.from, d.to));
+    var high = last ? new Date(Date.parse(last.dataset.end)) : timeAt(d.svg, Math.max(d.from, d.to));
     var form = document.getElementById("viewer-form");
     if (!form) return;
     form.querySelector("[name=start_date]").value = iso(low);
