@@ -44,6 +44,7 @@ from apps.events.actor_rollups import ActorRollups, actor_keys, tail_counts
 from apps.events.models import Checkpoint, Event, VerificationRun
 from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.security_signals import SIGNALS, Signal
+from apps.rbac.grants import grants_of
 from apps.rbac.scoping import event_scope
 from apps.search.activity import CONSOLE, SYSTEMS, activity_q
 
@@ -65,6 +66,27 @@ PERIODS = {
     "7d": Period("7d", "Last 7 days", "hour", "day", 7 * 24),
     "30d": Period("30d", "Last 30 days", "day", "day", 30),
 }
+
+
+def audit_window(user) -> tuple[datetime, datetime] | None:
+    """The fixed window every one of the user's grants is limited to (an External Auditor's), else None.
+
+    Such a user's dashboard opens on that window rather than on the last hours, which for a
+    past audit period are empty.
+    """
+    if getattr(user, "is_superuser", False):
+        return None
+    grants = grants_of(user)
+    if not grants or any(grant.window_start is None or grant.window_end is None for grant in grants):
+        return None
+    return min(grant.window_start for grant in grants), max(grant.window_end for grant in grants)
+
+
+def window_period(start: datetime, end: datetime) -> Period:
+    """A Period over a fixed window: hourly bars up to three days, daily beyond."""
+    step = "hour" if end - start <= timedelta(days=3) else "day"
+    label = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    return Period("window", label, step, "day", 0)
 
 
 def window_start(period: Period, now: datetime) -> datetime:
@@ -111,6 +133,12 @@ class Dashboard:
     compliance: dict | None = None
     ingestion: dict | None = None
     console: bool = False
+    # A fixed window (an auditor's): its end; the period is over when it is before now.
+    end: datetime | None = None
+
+    @property
+    def is_over(self) -> bool:
+        return self.end is not None and self.end <= self.now
 
 
 def sees_everything(user) -> bool:
@@ -119,8 +147,11 @@ def sees_everything(user) -> bool:
     return not scope
 
 
-def viewer_url(*, start: datetime, query: str = "", console: bool = False) -> str:
+def viewer_url(*, start: datetime, query: str = "", console: bool = False, end: datetime | None = None) -> str:
     params = {"start_date": start.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if end is not None:
+        # The filter bar's end is inclusive to the second: the last second before `end`.
+        params["end_date"] = (end - timedelta(seconds=1)).astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if query:
         params["q"] = query
     if console:
@@ -143,10 +174,10 @@ _DIMENSION_QUERY = {
 }
 
 
-def _ranked(dimension: str, rows, start: datetime, console: bool = False) -> list[Ranked]:
+def _ranked(dimension: str, rows, start: datetime, console: bool = False, end: datetime | None = None) -> list[Ranked]:
     return [
         Ranked(value, count, viewer_url(start=start, query=_DIMENSION_QUERY[dimension].format(quoted(value)) if value else "",
-                                        console=console))
+                                        console=console, end=end))
         for value, count in rows
     ]
 
@@ -163,19 +194,43 @@ def _snapshot():
         yield
 
 
-def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None, console: bool = False) -> Dashboard:
-    """Every panel of the dashboard for `user` over the period (24h, 7d or 30d): the events systems
-    sent, or with `console` the console's own records."""
+def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None, console: bool = False,
+                  window: tuple[datetime, datetime] | None = None) -> Dashboard:
+    """Every panel of the dashboard for `user` over the period (24h, 7d or 30d), or over a fixed
+    `window` (start, end): the events systems sent, or with `console` the console's own records."""
     with _snapshot():
-        return _dashboard(user=user, period_key=period_key, now=now, console=console)
+        return _dashboard(user=user, period_key=period_key, now=now, console=console, window=window)
 
 
-def _dashboard(*, user, period_key: str, now: datetime | None, console: bool = False) -> Dashboard:
-    period = PERIODS.get(period_key) or PERIODS["24h"]
+def _dashboard(*, user, period_key: str, now: datetime | None, console: bool = False,
+               window: tuple[datetime, datetime] | None = None) -> Dashboard:
     now = now or timezone.now()
+    kind = activity_q(CONSOLE if console else SYSTEMS)
+    if window is not None:
+        # A fixed window is counted from the events table (the rollups count from a time on, to now).
+        period = window_period(*window)
+        start, end = window
+        counts = _ScopedCounts(user, period, start, kind=kind, end=end)
+        series = _fill(counts.series(), rollups.floor_time(start, period.series), min(end, now) - timedelta(microseconds=1),
+                       period.series)
+        board = Dashboard(
+            period=period, start=start, now=now, end=end, from_rollups=False, counted_from=counts.source,
+            total=sum(count for _, count in series), series=series, series_step=period.series,
+            categories=_ranked("category", counts.top("category", 12), start, console, end),
+            actions=_ranked("action", counts.top("action", 10), start, console, end),
+            actors=_ranked("actor", counts.top("actor", 10), start, console, end),
+            resources=_ranked("resource", counts.top("resource", 10), start, console, end),
+            outcomes=_ranked("outcome", counts.top("outcome", 6), start, console, end),
+            signals=[SignalCount(signal, count, viewer_url(start=start, end=end, query=signal.query, console=console))
+                     for signal, count in zip(SIGNALS, counts.signal_counts())],
+            recent=list(Event.objects.visible_to(user).filter(kind, occurred_at__gte=start, occurred_at__lt=end)
+                        .newest_first()[:12]),
+            console=console,
+        )
+        return board
+    period = PERIODS.get(period_key) or PERIODS["24h"]
     start = window_start(period, now)
     everything = sees_everything(user)
-    kind = activity_q(CONSOLE if console else SYSTEMS)
     if everything:
         counts = _RollupCounts(period, start, console=console)
     else:
@@ -249,9 +304,11 @@ class _ScopedCounts:
         "actor": Lower(Coalesce(NullIf(F("actor_email"), Value("")), F("actor_id"), output_field=TextField())),
     }
 
-    def __init__(self, user, period: Period, start: datetime, *, kind: Q = Q()) -> None:
+    def __init__(self, user, period: Period, start: datetime, *, kind: Q = Q(), end: datetime | None = None) -> None:
         self.user, self.period, self.start = user, period, start
         self.events = Event.objects.visible_to(user).filter(kind, occurred_at__gte=start)
+        if end is not None:
+            self.events = self.events.filter(occurred_at__lt=end)
 
     def series(self) -> dict[datetime, int]:
         rows = (self.events.order_by().annotate(bucket=Trunc("occurred_at", self.period.series, tzinfo=dt_timezone.utc))

@@ -38,7 +38,11 @@ def report_index(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"“{report_title(report)}” is being made; it appears below when ready.")
             return redirect("reports:detail", pk=report.pk)
     else:
-        form = ReportForm(user=request.user, initial={"report_type": request.GET.get("type", "access_audit")})
+        # A link may preset the type, format and period (the auditor's dashboard: the window's evidence pack).
+        preset = {name: request.GET[key] for key, name in (("type", "report_type"), ("format", "format"),
+                                                            ("period", "period"), ("start", "start"), ("end", "end"))
+                  if request.GET.get(key)}
+        form = ReportForm(user=request.user, initial={"report_type": "access_audit", **preset})
     reports = list(reports_for(request.user)[:50])
     for report in reports:
         report.display_title = report_title(report)

@@ -150,4 +150,4 @@ def test_the_dashboard_page_offers_console_activity(trail, browser_for):
     client = browser_for("admin")
     html = client.get("/?activity=console").content.decode()
     assert "Dashboard · console activity" in html
-    assert 'href="?period=24h&amp;activity=console" aria-current="page">Console activity' in html
+    assert 'href="?range=24h&amp;activity=console" aria-current="page">Console activity' in html

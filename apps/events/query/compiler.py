@@ -180,6 +180,10 @@ class _Compiler:
         if isinstance(value, Range):
             low = None if _is_star(value.low) else self._time(value.low, name)
             high = None if _is_star(value.high) else self._time(value.high, name)
+            if low is not None and high is not None and high.end <= low.start:
+                # A reversed range would silently find nothing; the filter bar refuses it too.
+                raise QueryError(f"the range ends before it starts: {value.high.text} is before {value.low.text}",
+                                 value.position, end=value.end)
             condition = Q()
             if low is not None:
                 condition &= Q(**{f"{column}__gte": low.start})
@@ -221,11 +225,15 @@ class _Compiler:
             return integer(item, name, low=low_limit, high=high_limit)
 
         if isinstance(value, Range):
+            low = None if _is_star(value.low) else number(value.low)
+            high = None if _is_star(value.high) else number(value.high)
+            if low is not None and high is not None and high < low:
+                raise QueryError(f"the range ends before it starts: {high} is less than {low}", value.position, end=value.end)
             condition = Q()
-            if not _is_star(value.low):
-                condition &= Q(**{f"{column}__gte": number(value.low)})
-            if not _is_star(value.high):
-                condition &= Q(**{f"{column}__lte": number(value.high)})
+            if low is not None:
+                condition &= Q(**{f"{column}__gte": low})
+            if high is not None:
+                condition &= Q(**{f"{column}__lte": high})
             return condition
         text = value.text.strip().lower()
         if op == "=" and _is_star(value):
