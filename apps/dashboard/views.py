@@ -15,6 +15,7 @@ from apps.rbac.audit_trail import audit_record
 from apps.rbac.permissions import requires
 from apps.search import activity
 from apps.search.filter_fields import BoundFilter
+from apps.search.scope_notes import scope_note
 
 # A window chosen by From/To is counted from the events table: at most this long.
 MAX_WINDOW = timedelta(days=31)
@@ -57,7 +58,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html", {
         "board": board, "periods": PERIODS.values(), "ranked": ranked, "ingestion_charts": ingestion_charts,
         "activity_qs": f"&{activity.PARAM}={activity.CONSOLE}" if console else "",
-        "window": window, "window_qs": window_qs, "window_error": error,
+        "window": window, "window_qs": window_qs, "window_error": error, "scope_note": scope_note(user=request.user),
         "window_start": _iso(window[0]) if window else "",
         "window_end": _iso(window[1] - timedelta(seconds=1)) if window else "",  # the last second in it
         "activity_chart": charts.column_chart(board.series, step=board.series_step,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from apps.search import activity as activity_choice, reads, shape
+from apps.search.scope_notes import scope_note
 from apps.viewer import shape as viewer_shape
 from apps.search import cursors
 from apps.viewer.columns import BY_KEY as COLUMNS_BY_KEY, COLUMNS, columns_chosen
@@ -72,14 +74,15 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset, "form": filterset.form, "page": page, "order": order,
         "columns": [COLUMNS_BY_KEY[key] for key in columns], "column_keys": columns, "all_columns": COLUMNS,
         "zone": zone_of(preference), "time_zone": preference.time_zone,
-        "saved": saved,
+        "saved": saved, "scope_note": scope_note(user=request.user) if template.endswith(".html") else None,
         "histogram": histogram, "histogram_outcomes": shape.OUTCOMES, "histogram_svg": viewer_shape.histogram_svg(histogram, params) if histogram else "",
         "facets": facets, "facets_capped": page is not None and not page.total_is_exact, "facet_cap": reads.COUNT_CAP,
         "activity": activity, "activity_param": params.get(activity_choice.PARAM, ""),
         "activity_links": [(key, label, viewer_querystring(link_params, activity=None if key == activity_choice.SYSTEMS else key))
                            for key, label in activity_choice.CHOICES.items()],
         "saved_modified": saved is not None and querystring_clean(params) != querystring_clean(QueryDict(saved.querystring)),
-        "saved_queries": saved_query_list(user=request.user)[:50] if template.endswith(".html") else (),
+        "saved_queries": saved_query_list(user=request.user)[:50]
+        if template.endswith(".html") and request.user.has_perm("rbac.use_saved_queries") else (),
         "query_error": filterset.query_error,
         "filter_errors": [(filterset.form.fields[name].label or name, message)
                           for name, messages in filterset.errors.items() if name != "q" for message in messages],
@@ -137,6 +140,8 @@ def _viewer_params(request: HttpRequest):
     slug = request.GET.get("saved")
     if not slug:
         return request.GET, None
+    if not request.user.has_perm("rbac.use_saved_queries"):
+        raise PermissionDenied
     saved = saved_query_get(user=request.user, slug=slug, owner=request.GET.get("owner") or None)
     params = QueryDict(saved.querystring, mutable=True)
     for key in request.GET:
