@@ -1,7 +1,6 @@
 """The viewer's per-user pages: saved queries (own and shared) and preferences."""
 from __future__ import annotations
 
-import zoneinfo
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -105,7 +104,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     else:
         form = PreferenceForm(initial=PreferenceForm.initial_for(preference))
     return render(request, "events/preferences_form.html", {
-        "form": form, "time_zones": sorted(zoneinfo.available_timezones()),
+        "form": form, "saved_zone": not preference._state.adding,
     })
 
 
