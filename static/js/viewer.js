@@ -78,10 +78,22 @@
       form().querySelector("input[name=q]").focus();
       return;
     }
-    if ((event.key === "j" || event.key === "k") && panel() && panel().innerHTML.trim()) {
+    // j and k move between the result rows (from the first one when none is selected); with the
+    // panel open, the panel follows. Enter on a row's time link opens it.
+    if ((event.key === "j" || event.key === "k") && !event.metaKey && !event.ctrlKey && !event.altKey) {
+      var rows = document.querySelectorAll("tr.event-row");
+      if (!rows.length) return;
       var current = document.querySelector("tr.is-selected");
-      var next = current && (event.key === "j" ? current.nextElementSibling : current.previousElementSibling);
-      if (next) { select(next); var link = next.querySelector("a.rowlink"); if (link) link.click(); next.scrollIntoView({block: "nearest"}); }
+      var next = current ? (event.key === "j" ? current.nextElementSibling : current.previousElementSibling) : rows[0];
+      if (!next) return;
+      event.preventDefault();
+      select(next);
+      var link = next.querySelector("a.rowlink");
+      if (link) {
+        link.focus({preventScroll: true});
+        if (panel() && panel().innerHTML.trim()) link.click();
+      }
+      next.scrollIntoView({block: "nearest"});
     }
   });
 

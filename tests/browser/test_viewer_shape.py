@@ -107,3 +107,26 @@ def test_dragging_across_the_histogram_narrows_the_time_range_and_the_url(page: 
     assert page.evaluate("window.sameDocument") is True
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "viewer_histogram_drag.png"), full_page=False)
+
+
+def test_a_skip_link_and_j_k_reach_the_results_from_the_keyboard(page: Page, live_server, analyst, log):
+    sign_in(page, live_server, "/events/?start_date=2026-03-10&end_date=2026-03-10")
+    page.locator("body").click(position={"x": 5, "y": 300})
+    for presses in range(1, 15):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Skip to the results":
+            break
+    assert presses < 10, "the skip link comes within the first few Tabs"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "results-table"
+    page.keyboard.press("j")
+    expect(page.locator("tr.event-row.is-selected")).to_have_count(1)
+    first = page.locator("tr.event-row").nth(0)
+    expect(first).to_have_class(re.compile("is-selected"))
+    page.keyboard.press("j")
+    expect(page.locator("tr.event-row").nth(1)).to_have_class(re.compile("is-selected"))
+    page.keyboard.press("k")
+    expect(first).to_have_class(re.compile("is-selected"))
+    # Enter on the selected row opens it in the side panel.
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel [data-event]")).to_have_count(1)
