@@ -19,6 +19,10 @@
     var f = form();
     if (!f || !f.contains(target)) return;
     if (target.matches("select, input[type=checkbox], input[type=radio]")) {
+      // A range chosen from the menu replaces From/To (which would otherwise win over it).
+      if (target.name === "range") {
+        f.querySelectorAll("[name=start_date], [name=end_date]").forEach(function (input) { input.value = ""; });
+      }
       f.requestSubmit();
     }
   });

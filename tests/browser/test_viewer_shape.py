@@ -130,3 +130,12 @@ def test_a_skip_link_and_j_k_reach_the_results_from_the_keyboard(page: Page, liv
     # Enter on the selected row opens it in the side panel.
     page.keyboard.press("Enter")
     expect(page.locator("#panel [data-event]")).to_have_count(1)
+
+
+def test_choosing_a_range_clears_from_and_to_so_that_it_applies(page: Page, live_server, analyst, log):
+    sign_in(page, live_server, "/events/?start_date=2026-03-10T14:00:00Z&end_date=2026-03-10T16:59:59Z")
+    expect(page.locator(".range-note")).to_be_visible()
+    page.get_by_label("Time range").select_option("all")
+    expect(page).to_have_url(re.compile(r"/events/\?range=all$"))
+    expect(page.get_by_label("From (UTC)")).to_have_value("")
+    expect(page.locator("#results p.count strong")).to_have_text("78")
