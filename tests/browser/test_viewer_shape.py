@@ -139,3 +139,15 @@ def test_choosing_a_range_clears_from_and_to_so_that_it_applies(page: Page, live
     expect(page).to_have_url(re.compile(r"/events/\?range=all$"))
     expect(page.get_by_label("From (UTC)")).to_have_value("")
     expect(page.locator("#results p.count strong")).to_have_text("78")
+
+
+def test_an_events_hash_and_id_are_copied_with_one_click(page: Page, live_server, analyst, log):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, live_server, "/events/")
+    page.goto(f"{live_server.url}/events/evt_brute_0/")
+    page.get_by_role("button", name="Copy the hash").click()
+    expect(page.get_by_role("button", name="Copy the hash")).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert re.fullmatch(r"(sha256:)?[0-9a-f]{64}", copied)
+    page.get_by_role("button", name="Copy the event id").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "evt_brute_0"
