@@ -35,7 +35,7 @@ def report_index(request: HttpRequest) -> HttpResponse:
         form = ReportForm(request.POST, user=request.user)
         if form.is_valid():
             report = report_request(actor=Actor.from_request(request), principal=request.user, data=form.cleaned_data)
-            messages.success(request, f"“{report_title(report)}” is being made; it appears below when ready.")
+            messages.success(request, f"“{report_title(report)}” was requested; its downloads appear below when ready.")
             return redirect("reports:detail", pk=report.pk)
     else:
         # A link may preset the type, format and period (the auditor's dashboard: the window's evidence pack).

@@ -354,6 +354,20 @@ def test_a_file_changed_on_disk_is_not_served(users, tmp_path):
         assert _client(users["officer"]).get(f"/reports/{report.pk}/download/report/").status_code == 404
 
 
+def test_once_ready_the_followed_page_drops_its_being_made_message(users, tmp_path):
+    client = _client(users["officer"])
+    page = client.post("/reports/", {"report_type": "access_audit", "period": "custom", "start": "2025-03-01",
+                                     "end": "2025-03-07", "format": "csv"}, follow=True)
+    assert "its downloads appear below when ready" in page.content.decode()
+    report = Report.objects.get()
+    polled = client.get(f"/reports/{report.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="messages"' not in polled  # still being made: the message stays
+    with override_settings(REPORTS_ROOT=tmp_path):
+        report_generate(report.pk)
+        polled = client.get(f"/reports/{report.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert '<ul id="messages" class="messages" hx-swap-oob="true" hidden></ul>' in polled
+
+
 def test_a_failed_report_shows_its_reason(users, tmp_path):
     report = Report.objects.create(report_type="compliance_audit", period_start=START, period_end=END,
                                    requested_by=users["officer"], format="pdf")
