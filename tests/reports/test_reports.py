@@ -443,3 +443,15 @@ def test_the_pdf_chart_draws_one_column_per_busy_bucket_and_its_scale_over_them(
     # The scale's labels (4 and 8) come after the columns, so no column is drawn over them.
     assert svg.index(">4</text>") > svg.index("<path ") and svg.index(">8</text>") > svg.index("<path ")
     assert "Week: 14 events, at most 8 per day" in svg
+
+
+@pytest.mark.parametrize("backend,warned", [("django.core.mail.backends.console.EmailBackend", True),
+                                            ("django.core.mail.backends.smtp.EmailBackend", False)])
+def test_a_schedule_that_mails_without_a_mail_server_is_saved_with_a_warning(users, backend, warned):
+    client = _client(users["officer"])
+    with override_settings(EMAIL_BACKEND=backend):
+        page = client.post("/reports/schedules/new/", {
+            "name": "Weekly access", "report_type": "access_audit", "period": "previous_week", "recurrence": "weekly",
+            "recipients": "ciso@example.com", "format": "pdf", "enabled": "on"}, follow=True)
+    assert Schedule.objects.count() == 1
+    assert ("No mail server is set up (EMAIL_URL)" in page.content.decode()) is warned
