@@ -57,7 +57,10 @@ def saved_query_new(request: HttpRequest) -> HttpResponse:
             return redirect(run_url(saved, request.user))
     else:
         form = SavedQueryForm(owner=request.user, initial=SavedQueryForm.initial_from_viewer(request.GET))
-    return render(request, "events/saved_query_form.html", {"form": form, "saved": None})
+    filters = form.initial.get("filters", "") if not form.is_bound else form.data.get("filters", "")
+    return render(request, "events/saved_query_form.html", {
+        "form": form, "saved": None, "filters_summary": querystring_summary(filters),
+    })
 
 
 @require_http_methods(["GET", "POST"])

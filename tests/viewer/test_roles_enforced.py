@@ -72,3 +72,11 @@ def test_a_manager_of_no_team_is_told_why_they_see_only_their_own_events(people,
     # A manager with a team, and everyone else, get no such note.
     for persona in ("manager", "manager_of_ops", "regular", "analyst"):
         assert "Manager of no team" not in browser_for(persona).get("/events/").content.decode(), persona
+
+
+def test_saving_a_search_asks_for_a_name_and_shows_the_views_filters_not_raw_parameters(people, browser_for):
+    html = browser_for("analyst").get("/events/saved/new/", {"q": "outcome:failure", "range": "24h",
+                                                              "severity": "high"}).content.decode()
+    assert '<span class="chip">range=24h</span>' in html and '<span class="chip">severity=high</span>' in html
+    folded = html[html.index('<details class="more">'):html.index("</details>")]
+    assert 'name="filters"' in folded and 'name="slug"' in folded
