@@ -78,5 +78,6 @@ def test_saving_a_search_asks_for_a_name_and_shows_the_views_filters_not_raw_par
     html = browser_for("analyst").get("/events/saved/new/", {"q": "outcome:failure", "range": "24h",
                                                               "severity": "high"}).content.decode()
     assert '<span class="chip">range=24h</span>' in html and '<span class="chip">severity=high</span>' in html
-    folded = html[html.index('<details class="more">'):html.index("</details>")]
+    start = html.index('<details class="more">')
+    folded = html[start:html.index("</details>", start)]
     assert 'name="filters"' in folded and 'name="slug"' in folded
