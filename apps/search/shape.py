@@ -25,7 +25,6 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Trunc
 
 from apps.events.models import Event
-from apps.rbac.scoping import event_scope
 from apps.search.reads import COUNT_CAP
 
 OUTCOMES = ("success", "failure", "denied", "error", "unknown")
@@ -104,7 +103,7 @@ def _floor(moment: datetime, step: str) -> datetime:
 
 def event_span(*, principal, filters: Q) -> tuple[datetime, datetime] | None:
     """The first and last time of the visible matches (for a search with no time range); None if none."""
-    found = Event.objects.filter(event_scope(principal) & filters).aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    found = Event.objects.visible_to(principal).filter(filters).aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
     if found["first"] is None:
         return None
     return found["first"], found["last"]
@@ -114,8 +113,7 @@ def event_histogram(*, principal, filters: Q, start: datetime, end: datetime) ->
     """The visible matches of `filters` with start <= occurred_at < end, per bucket and outcome."""
     step, length = step_for(start, end)
     first = _floor(start, step)
-    condition = event_scope(principal) & filters & Q(occurred_at__gte=start, occurred_at__lt=end)
-    rows = (Event.objects.filter(condition).order_by()
+    rows = (Event.objects.visible_to(principal).filter(filters, occurred_at__gte=start, occurred_at__lt=end).order_by()
             .annotate(bucket=Trunc("occurred_at", step, tzinfo=dt_timezone.utc))
             .values("bucket", "outcome").annotate(n=Count("seq")).values_list("bucket", "outcome", "n"))
     counts: dict[datetime, dict[str, int]] = {}
@@ -131,7 +129,7 @@ def event_histogram(*, principal, filters: Q, start: datetime, end: datetime) ->
 
 def event_facets(*, principal, filters: Q, limit: int = FACET_LIMIT) -> list[Facet]:
     """The `limit` most frequent values of each facet among the newest COUNT_CAP visible matches."""
-    newest = (Event.objects.filter(event_scope(principal) & filters)
+    newest = (Event.objects.visible_to(principal).filter(filters)
               .order_by("-occurred_at", "-seq").values_list(*_COLUMNS)[:COUNT_CAP])
     try:
         sql, params = newest.query.sql_with_params()

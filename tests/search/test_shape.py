@@ -126,7 +126,7 @@ def test_a_facet_value_link_narrows_the_search_to_the_events_it_counts(known, br
 
 def test_the_facets_and_histogram_are_rendered_above_the_results_with_their_links(known, browser_for):
     html = browser_for("analyst").get("/events/?start_date=2026-01-10&end_date=2026-01-12").content.decode()
-    assert html.index('class="histogram-chart"') < html.index('class="facets"') < html.index('<table class="events">')
+    assert html.index('class="histogram-chart"') < html.index('class="facets"') < html.index('<table class="events"')
     assert len(links(html, "facet-add")) == len(links(html, "facet-not")) > 10
     assert 'style="' not in html and "<script>" not in html
 
