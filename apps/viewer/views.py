@@ -59,7 +59,10 @@ def event_list(request: HttpRequest) -> HttpResponse:
         # The shape of the whole search (not of the page): matches over time, top values.
         span = viewer_shape.time_span(filterset, principal=request.user, condition=condition)
         if span is not None:
-            histogram = shape.event_histogram(principal=request.user, filters=condition, start=span[0], end=span[1])
+            # Nothing but a time range over the systems' events: the rollups may answer (see event_histogram).
+            only_time = activity == activity_choice.SYSTEMS and set(filterset.active) <= {"range", "start_date", "end_date"}
+            histogram = shape.event_histogram(principal=request.user, filters=condition, start=span[0], end=span[1],
+                                              only_time=only_time)
         if page.events:
             facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition), params)
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
