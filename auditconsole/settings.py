@@ -163,7 +163,7 @@ AXES_DISABLE_ACCESS_LOG = True
 AUDIT_TRAIL_ENABLED = True
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "events:list"
+LOGIN_REDIRECT_URL = "home"  # the dashboard
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

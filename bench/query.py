@@ -17,6 +17,11 @@ search indexes of migrations events 0005, 0007 and 0012 cost ingest.
    view ran them with (the free-text count's SET LOCAL, in a transaction of its own). 20 runs each, taken in
    turns after one warm-up; p50 and p95. The viewer's page (/events/ as a superuser) is timed
    the same way for the page-render target.
+   The shape of a search above the viewer's results (apps.search.shape): the histogram by
+   outcome and the facets, each timed as the function the viewer calls (as a superuser, with
+   the viewer's default "events systems sent"), beside the same statements run by bare psycopg;
+   target: p95 < 500 ms with a time range (issue 14). `measure_shape` can be run alone against
+   any database: `bench/query.py shape RUNS` (prints its rows as JSON).
    Time ranges are `start_date` = the newest event - 24h / 7d (the data ends on 2026-03-10, so
    `range=24h` on the wall clock would find nothing); filter values are picked from the data
    (a typical actor, one resource id, ...).
@@ -478,6 +483,8 @@ def measure(out: Path, runs: int, label: str) -> None:
         rows.append({"name": name, "api_p50": statistics.median(times), "api_p95": p95, "sql_p50": None,
                      "sql_p95": None, "total": "", "target": f"< {TARGET_RENDER_MS}", "met": p95 < TARGET_RENDER_MS})
 
+    rows += measure_shape(admin, picks, raw, runs)
+
     PLANS.mkdir(exist_ok=True)
     (PLANS / f"query_{label}.txt").write_text(
         f"EXPLAIN (ANALYZE, BUFFERS) of each statement of each first page of bench/query.py at {total_events:,} events.\n"
@@ -488,9 +495,76 @@ def measure(out: Path, runs: int, label: str) -> None:
     raw.close()
 
 
+TARGET_SHAPE_MS = 500
+
+
+def measure_shape(user, picks: dict, raw, runs: int) -> list[dict]:
+    """The histogram and facets of a few searches with a time range, against their bare SQL."""
+    from django.db import connection
+    from django.db.models import Q
+
+    from apps.search.filters import filter_q
+    from apps.search.shape import event_facets, event_histogram
+
+    newest = datetime.fromisoformat(SEED_ARGS[-1].replace("Z", "+00:00"))
+    searches = [
+        ("no filter + 24h", {}, picks["since_24h"]), ("no filter + 7d", {}, picks["since_7d"]),
+        ("outcome + 7d", {"outcome": "failure"}, picks["since_7d"]),
+        ("actor + 7d", {"actor": picks["actor"]}, picks["since_7d"]),
+        ("free text + 7d", {"q": picks["rare_word"]}, picks["since_7d"]),
+    ]
+    rows = []
+    for name, params, since in searches:
+        condition, errors = filter_q({**params, "start_date": since})
+        assert not errors, errors
+        condition &= ~Q(category="audit")  # the viewer's default: the events systems sent
+        start = datetime.fromisoformat(since)
+        calls = (
+            ("histogram", lambda: event_histogram(principal=user, filters=condition, start=start, end=newest)),
+            ("facets", lambda: event_facets(principal=user, filters=condition)),
+        )
+        for what, call in calls:
+            statements: list[tuple[str, tuple]] = []
+
+            def capture(execute, sql, params_, many, context):
+                if "audit_event" in sql and sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                    statements.append((sql, tuple(params_ or ())))
+                return execute(sql, params_, many, context)
+
+            with connection.execute_wrapper(capture):
+                result = call()
+            matches = result.total if what == "histogram" else sum(n for _, n in result[2].values)
+            times, sql_times = [], []
+            for _ in range(runs):
+                started = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                for sql, args in statements:
+                    raw.execute(sql, args).fetchall()
+                sql_times.append((time.perf_counter() - started) * 1000)
+            p95 = _percentile(times, 0.95)
+            rows.append({"name": f"{what}: {name}", "params": params, "api_p50": statistics.median(times), "api_p95": p95,
+                         "sql_p50": statistics.median(sql_times), "sql_p95": _percentile(sql_times, 0.95),
+                         "total": f"{matches:,}", "target": f"< {TARGET_SHAPE_MS}", "met": p95 < TARGET_SHAPE_MS})
+    return rows
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "measure":
         measure(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif len(sys.argv) == 3 and sys.argv[1] == "shape":
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditconsole.settings")
+        sys.path.insert(0, str(ROOT))
+        django.setup()
+        import psycopg
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(is_superuser=True).first()
+        connection_ = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, cursor_factory=psycopg.ClientCursor)
+        print(json.dumps(measure_shape(user, _picks(), connection_, int(sys.argv[2])), indent=1))
     elif len(sys.argv) == 4 and sys.argv[1] == "ingest-cost":
         ingest_cost_child(Path(sys.argv[2]), sys.argv[3])
     elif len(sys.argv) >= 3 and sys.argv[1] == "build":

@@ -115,7 +115,10 @@ def personas_create() -> dict:
     ops.members.add(carol)
     # olga manages ops without being a member of it: her assignment names the team.
     assignments["manager_of_ops"].teams.add(ops)
-    users["bob"], users["carol"] = bob, carol
+    # lena is a Manager of no team: she sees only her own events, and the console says why.
+    lena = _user("lena", "lena@example.com")
+    give_role(lena, Role.Slug.MANAGER)
+    users["bob"], users["carol"], users["lena"] = bob, carol, lena
     return users
 
 

@@ -96,6 +96,7 @@ PARTIALS = {
     "reports:preview": {"HX-Request": "true"},
     "exports:job": {"HX-Request": "true"},
     "streams:preview": {"HX-Request": "true"},
+    "events:examples": {"HX-Request": "true"},
 }
 # route → the route it sends the permitted persona on to.
 REDIRECTS = {"access:overview": "access:users"}

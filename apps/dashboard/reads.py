@@ -13,6 +13,11 @@ Where the numbers come from:
   table through `Event.objects.visible_to(user)`: their scope is what no rollup splits.
   Compliance and ingestion health, which describe the whole log, are shown only to the first.
 
+The dashboard shows the events systems sent, or with `console=True` the console's own records
+(category `audit`, apps.search.activity): the rollups count the two apart (`console:<dimension>`,
+apps.events.rollups.CONSOLE_PREFIX), and every count from the events table is narrowed by the
+same condition, so both views are exact and cost what the whole dashboard cost before.
+
 All of a dashboard's reads are one REPEATABLE READ snapshot, so a rollup and the events after
 its seq are read at the same moment and no event is counted twice or missed.
 
@@ -39,7 +44,9 @@ from apps.events.actor_rollups import ActorRollups, actor_keys, tail_counts
 from apps.events.models import Checkpoint, Event, VerificationRun
 from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.security_signals import SIGNALS, Signal
+from apps.rbac.grants import grants_of
 from apps.rbac.scoping import event_scope
+from apps.search.activity import CONSOLE, SYSTEMS, activity_q
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -59,6 +66,27 @@ PERIODS = {
     "7d": Period("7d", "Last 7 days", "hour", "day", 7 * 24),
     "30d": Period("30d", "Last 30 days", "day", "day", 30),
 }
+
+
+def audit_window(user) -> tuple[datetime, datetime] | None:
+    """The fixed window every one of the user's grants is limited to (an External Auditor's), else None.
+
+    Such a user's dashboard opens on that window rather than on the last hours, which for a
+    past audit period are empty.
+    """
+    if getattr(user, "is_superuser", False):
+        return None
+    grants = grants_of(user)
+    if not grants or any(grant.window_start is None or grant.window_end is None for grant in grants):
+        return None
+    return min(grant.window_start for grant in grants), max(grant.window_end for grant in grants)
+
+
+def window_period(start: datetime, end: datetime) -> Period:
+    """A Period over a fixed window: hourly bars up to three days, daily beyond."""
+    step = "hour" if end - start <= timedelta(days=3) else "day"
+    label = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    return Period("window", label, step, "day", 0)
 
 
 def window_start(period: Period, now: datetime) -> datetime:
@@ -104,6 +132,13 @@ class Dashboard:
     recent: list = field(default_factory=list)
     compliance: dict | None = None
     ingestion: dict | None = None
+    console: bool = False
+    # A fixed window (an auditor's): its end; the period is over when it is before now.
+    end: datetime | None = None
+
+    @property
+    def is_over(self) -> bool:
+        return self.end is not None and self.end <= self.now
 
 
 def sees_everything(user) -> bool:
@@ -112,10 +147,15 @@ def sees_everything(user) -> bool:
     return not scope
 
 
-def viewer_url(*, start: datetime, query: str = "") -> str:
+def viewer_url(*, start: datetime, query: str = "", console: bool = False, end: datetime | None = None) -> str:
     params = {"start_date": start.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if end is not None:
+        # The filter bar's end is inclusive to the second: the last second before `end`.
+        params["end_date"] = (end - timedelta(seconds=1)).astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if query:
         params["q"] = query
+    if console:
+        params["activity"] = CONSOLE
     return reverse("events:list") + "?" + urlencode(params)
 
 
@@ -134,9 +174,10 @@ _DIMENSION_QUERY = {
 }
 
 
-def _ranked(dimension: str, rows, start: datetime) -> list[Ranked]:
+def _ranked(dimension: str, rows, start: datetime, console: bool = False, end: datetime | None = None) -> list[Ranked]:
     return [
-        Ranked(value, count, viewer_url(start=start, query=_DIMENSION_QUERY[dimension].format(quoted(value)) if value else ""))
+        Ranked(value, count, viewer_url(start=start, query=_DIMENSION_QUERY[dimension].format(quoted(value)) if value else "",
+                                        console=console, end=end))
         for value, count in rows
     ]
 
@@ -153,36 +194,64 @@ def _snapshot():
         yield
 
 
-def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None) -> Dashboard:
-    """Every panel of the dashboard for `user` over the period (24h, 7d or 30d)."""
+def dashboard_get(*, user, period_key: str = "24h", now: datetime | None = None, console: bool = False,
+                  window: tuple[datetime, datetime] | None = None) -> Dashboard:
+    """Every panel of the dashboard for `user` over the period (24h, 7d or 30d), or over a fixed
+    `window` (start, end): the events systems sent, or with `console` the console's own records."""
     with _snapshot():
-        return _dashboard(user=user, period_key=period_key, now=now)
+        return _dashboard(user=user, period_key=period_key, now=now, console=console, window=window)
 
 
-def _dashboard(*, user, period_key: str, now: datetime | None) -> Dashboard:
-    period = PERIODS.get(period_key) or PERIODS["24h"]
+def _dashboard(*, user, period_key: str, now: datetime | None, console: bool = False,
+               window: tuple[datetime, datetime] | None = None) -> Dashboard:
     now = now or timezone.now()
+    kind = activity_q(CONSOLE if console else SYSTEMS)
+    if window is not None:
+        # A fixed window is counted from the events table (the rollups count from a time on, to now).
+        period = window_period(*window)
+        start, end = window
+        counts = _ScopedCounts(user, period, start, kind=kind, end=end)
+        series = _fill(counts.series(), rollups.floor_time(start, period.series), min(end, now) - timedelta(microseconds=1),
+                       period.series)
+        board = Dashboard(
+            period=period, start=start, now=now, end=end, from_rollups=False, counted_from=counts.source,
+            total=sum(count for _, count in series), series=series, series_step=period.series,
+            categories=_ranked("category", counts.top("category", 12), start, console, end),
+            actions=_ranked("action", counts.top("action", 10), start, console, end),
+            actors=_ranked("actor", counts.top("actor", 10), start, console, end),
+            resources=_ranked("resource", counts.top("resource", 10), start, console, end),
+            outcomes=_ranked("outcome", counts.top("outcome", 6), start, console, end),
+            signals=[SignalCount(signal, count, viewer_url(start=start, end=end, query=signal.query, console=console))
+                     for signal, count in zip(SIGNALS, counts.signal_counts())],
+            recent=list(Event.objects.visible_to(user).filter(kind, occurred_at__gte=start, occurred_at__lt=end)
+                        .newest_first()[:12]),
+            console=console,
+        )
+        return board
+    period = PERIODS.get(period_key) or PERIODS["24h"]
     start = window_start(period, now)
     everything = sees_everything(user)
     if everything:
-        counts = _RollupCounts(period, start)
+        counts = _RollupCounts(period, start, console=console)
     else:
         keys = actor_keys(event_scope(user))
-        counts = _ActorCounts(user, keys, period, start) if keys else _ScopedCounts(user, period, start)
+        counts = (_ActorCounts(user, keys, period, start, console=console) if keys
+                  else _ScopedCounts(user, period, start, kind=kind))
     series = _fill(counts.series(), start, now, period.series)
     board = Dashboard(
         period=period, start=start, now=now, from_rollups=everything, counted_from=counts.source,
         total=sum(count for _, count in series), series=series, series_step=period.series,
-        categories=_ranked("category", counts.top("category", 12), start),
-        actions=_ranked("action", counts.top("action", 10), start),
-        actors=_ranked("actor", counts.top("actor", 10), start),
-        resources=_ranked("resource", counts.top("resource", 10), start),
-        outcomes=_ranked("outcome", counts.top("outcome", 6), start),
-        signals=[SignalCount(signal, count, viewer_url(start=start, query=signal.query))
+        categories=_ranked("category", counts.top("category", 12), start, console),
+        actions=_ranked("action", counts.top("action", 10), start, console),
+        actors=_ranked("actor", counts.top("actor", 10), start, console),
+        resources=_ranked("resource", counts.top("resource", 10), start, console),
+        outcomes=_ranked("outcome", counts.top("outcome", 6), start, console),
+        signals=[SignalCount(signal, count, viewer_url(start=start, query=signal.query, console=console))
                  for signal, count in zip(SIGNALS, counts.signal_counts())],
-        recent=list(Event.objects.visible_to(user).newest_first()[:12]),
+        recent=list(Event.objects.visible_to(user).filter(kind).newest_first()[:12]),
+        console=console,
     )
-    if everything:
+    if everything and not console:
         board.compliance = compliance_get()
         board.ingestion = ingestion_get(now=now)
     return board
@@ -200,19 +269,23 @@ def _fill(counts: dict[datetime, int], start: datetime, now: datetime, step: str
 class _RollupCounts:
     source = "rollups"
 
-    def __init__(self, period: Period, start: datetime) -> None:
+    def __init__(self, period: Period, start: datetime, *, console: bool = False) -> None:
         self.period, self.start = period, start
+        # The console's own records are counted under their own dimension names.
+        self.prefix = rollups.CONSOLE_PREFIX if console else ""
 
     def series(self) -> dict[datetime, int]:
-        return rollups.rollup_series(granularity=self.period.series, dimension="all", start=self.start)
+        return rollups.rollup_series(granularity=self.period.series, dimension=self.prefix + "all", start=self.start)
 
     def top(self, dimension: str, limit: int) -> list[tuple[str, int]]:
+        name = self.prefix + dimension
         if dimension in _MANY_VALUES:
-            return rollup_top_bounded(granularity=self.period.tops, dimension=dimension, start=self.start, limit=limit)
-        return rollups.rollup_top(granularity=self.period.tops, dimension=dimension, start=self.start, limit=limit)
+            return rollup_top_bounded(granularity=self.period.tops, dimension=name, start=self.start, limit=limit)
+        return rollups.rollup_top(granularity=self.period.tops, dimension=name, start=self.start, limit=limit)
 
     def signal_counts(self) -> list[int]:
-        found = dict(rollups.rollup_top(granularity=self.period.tops, dimension="signal", start=self.start, limit=None))
+        found = dict(rollups.rollup_top(granularity=self.period.tops, dimension=self.prefix + "signal",
+                                        start=self.start, limit=None))
         return [found.get(signal.key, 0) for signal in SIGNALS]
 
 
@@ -231,9 +304,11 @@ class _ScopedCounts:
         "actor": Lower(Coalesce(NullIf(F("actor_email"), Value("")), F("actor_id"), output_field=TextField())),
     }
 
-    def __init__(self, user, period: Period, start: datetime) -> None:
+    def __init__(self, user, period: Period, start: datetime, *, kind: Q = Q(), end: datetime | None = None) -> None:
         self.user, self.period, self.start = user, period, start
-        self.events = Event.objects.visible_to(user).filter(occurred_at__gte=start)
+        self.events = Event.objects.visible_to(user).filter(kind, occurred_at__gte=start)
+        if end is not None:
+            self.events = self.events.filter(occurred_at__lt=end)
 
     def series(self) -> dict[datetime, int]:
         rows = (self.events.order_by().annotate(bucket=Trunc("occurred_at", self.period.series, tzinfo=dt_timezone.utc))
@@ -265,18 +340,21 @@ class _ActorCounts:
 
     source = "actor rollups"
 
-    def __init__(self, user, keys: tuple[list[str], list[str]], period: Period, start: datetime) -> None:
+    def __init__(self, user, keys: tuple[list[str], list[str]], period: Period, start: datetime, *,
+                 console: bool = False) -> None:
         self.period, self.start = period, start
+        self.prefix = rollups.CONSOLE_PREFIX if console else ""
+        kind = activity_q(CONSOLE if console else SYSTEMS)
         self.rollups = ActorRollups(usernames=keys[0], emails=keys[1], since=rollups.floor_time(start, "day"))
         rolled, head = rollups.actor_rollup_seq(), rollups.rollup_state()[1]
         self.tail: dict[str, list[tuple]] = {}
         if head > rolled:
-            after = Event.objects.visible_to(user).filter(occurred_at__gte=start, seq__gt=rolled)
+            after = Event.objects.visible_to(user).filter(kind, occurred_at__gte=start, seq__gt=rolled)
             self.tail = tail_counts(after, series=period.series)
-        self.window = _ScopedCounts(user, period, start)
+        self.window = _ScopedCounts(user, period, start, kind=kind)
 
     def series(self) -> dict[datetime, int]:
-        counts = self.rollups.series(granularity=self.period.series, start=self.start)
+        counts = self.rollups.series(granularity=self.period.series, start=self.start, dimension=self.prefix + "all")
         for bucket, n in self.tail.get("series", []):
             counts[bucket] = counts.get(bucket, 0) + n
         return counts
@@ -284,11 +362,11 @@ class _ActorCounts:
     def top(self, dimension: str, limit: int | None) -> list[tuple[str, int]]:
         if dimension in rollups.ACTOR_DAY_ONLY and self.period.tops != "day":
             return self.window.top(dimension, limit)   # one day of these actors' events
-        return self.rollups.top(granularity=self.period.tops, dimension=dimension, start=self.start,
+        return self.rollups.top(granularity=self.period.tops, dimension=self.prefix + dimension, start=self.start,
                                 limit=limit, plus=self.tail.get(dimension, []))
 
     def signal_counts(self) -> list[int]:
-        found = dict(self.rollups.top(granularity=self.period.tops, dimension="signal", start=self.start,
+        found = dict(self.rollups.top(granularity=self.period.tops, dimension=self.prefix + "signal", start=self.start,
                                       limit=None, plus=self.tail.get("signal", [])))
         return [found.get(signal.key, 0) for signal in SIGNALS]
 

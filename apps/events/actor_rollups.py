@@ -50,7 +50,7 @@ def actor_keys(scope: Q) -> tuple[list[str], list[str]] | None:
 # UPPER(column) = UPPER(value). Read from the day totals: a few rows per actor and day.
 _PAIRS = """
 SELECT DISTINCT actor_id, actor_email FROM audit_rollup_actor
-WHERE granularity = 'day' AND dimension = 'all' AND bucket_start >= %s
+WHERE granularity = 'day' AND dimension IN ('all', 'console:all') AND bucket_start >= %s
   AND (actor_id = ANY(ARRAY(SELECT upper(x) FROM unnest(%s::text[]) AS x))
        OR actor_email = ANY(ARRAY(SELECT upper(x) FROM unnest(%s::text[]) AS x)))
 """
@@ -73,11 +73,11 @@ class ActorRollups:
         self.ids = [actor_id for actor_id, _ in pairs]
         self.emails = [actor_email for _, actor_email in pairs]
 
-    def series(self, *, granularity: str, start: datetime) -> dict[datetime, int]:
-        """Events per bucket."""
+    def series(self, *, granularity: str, start: datetime, dimension: str = "all") -> dict[datetime, int]:
+        """Events per bucket (`console:all`: the console's own records per bucket)."""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT r.bucket_start, sum(r.count) {_ROWS} GROUP BY 1",
-                           [self.ids, self.emails, granularity, "all", start])
+                           [self.ids, self.emails, granularity, dimension, start])
             return {bucket: int(count) for bucket, count in cursor.fetchall()}
 
     def top(self, *, granularity: str, dimension: str, start: datetime, limit: int | None,
@@ -94,7 +94,7 @@ class ActorRollups:
             sql += " LIMIT %s"
             params.append(limit)
         with connection.cursor() as cursor:
-            if dimension == "resource":
+            if dimension.endswith("resource"):
                 # A team's 30 days of resources are some 160,000 values at 10M events: their sums
                 # spill to disk in 21 batches with the default work_mem (4MB). The dashboard's
                 # reads are a transaction (dashboard._snapshot), which LOCAL is limited to.

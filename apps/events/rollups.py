@@ -22,6 +22,11 @@ Each is an SQL expression over the stored columns (DIMENSIONS); the signals are 
 queries of the query language compiled to SQL, so a signal's count is by construction the
 number of events the viewer shows for its link.
 
+The console's own records (category `audit`, apps.rbac.audit_trail) are counted under the
+same dimensions prefixed with CONSOLE_PREFIX (`console:all`, `console:action`, ...), apart from
+the events systems sent: the dashboard shows either, exactly, without subtracting one from the
+other (a subtraction cannot be exact for a top list). `all` and the rest count systems' events.
+
 Per actor (audit_rollup_actor, below): the same counts for a few dimensions, split by the
 actor's UPPER(actor_id) and UPPER(actor_email), for the dashboards of users who see only some
 actors' events. Those are counted by the catch-up alone, not at ingest.
@@ -68,6 +73,11 @@ DIMENSIONS = {
     "actor": "nullif(lower(CASE WHEN actor_email <> '' THEN actor_email ELSE actor_id END), '')",
     "resource": "nullif(resource_id, '')",
 }
+
+# Dimension names of the console's own records (category `audit`): `console:` + the dimension.
+CONSOLE_PREFIX = "console:"
+_DIMENSION_NAME = ("CASE WHEN audit_event.category = 'audit' THEN 'console:' || d.dimension"
+                   " ELSE d.dimension END")
 
 # The signals' SQL, compiled once per process: signals are fixed queries with no relative
 # times in them, so their SQL does not change while the process runs.
@@ -125,13 +135,13 @@ def _counting_sql(after: int, last: int) -> tuple[str, list]:
     in_range = f"audit_event.seq > {int(after)} AND audit_event.seq <= {int(last)}"
     sql = (
         "WITH per_hour AS ("
-        "SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, d.dimension, d.value, count(*) AS n"
+        f"SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, {_DIMENSION_NAME} AS dimension, d.value, count(*) AS n"
         f" FROM audit_event CROSS JOIN LATERAL {dimensions} AS d (dimension, value)"
         f" WHERE {in_range} AND d.value IS NOT NULL GROUP BY 1, 2, 3) "
         "SELECT hour, 'hour', dimension, value, n FROM per_hour "
         "UNION ALL SELECT date_trunc('day', hour, 'UTC'), 'day', dimension, value, sum(n)::bigint FROM per_hour"
         " GROUP BY 1, 3, 4 "
-        "UNION ALL SELECT date_trunc('minute', occurred_at, 'UTC'), 'minute', d.dimension, d.value, count(*)"
+        f"UNION ALL SELECT date_trunc('minute', occurred_at, 'UTC'), 'minute', {_DIMENSION_NAME}, d.value, count(*)"
         f" FROM audit_event CROSS JOIN LATERAL {minute_dimensions} AS d (dimension, value)"
         f" WHERE {in_range} AND occurred_at >= now() - interval '{MINUTE_WINDOW}' AND d.value IS NOT NULL"
         " GROUP BY 1, 3, 4"
@@ -253,11 +263,11 @@ def _actor_counting_sql(after: int, last: int) -> tuple[str, list]:
     signals, params = _signals()
     dimensions = _unnest([*ACTOR_DIMENSIONS, *["signal"] * len(signals)],
                          [*(DIMENSIONS[name] for name in ACTOR_DIMENSIONS), *signals])
-    day_only = ", ".join(repr(name) for name in ACTOR_DAY_ONLY)
+    day_only = ", ".join(repr(prefix + name) for name in ACTOR_DAY_ONLY for prefix in ("", CONSOLE_PREFIX))
     sql = (
         "WITH per_hour AS ("
         "SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, upper(actor_id) AS actor_id,"
-        " upper(actor_email) AS actor_email, d.dimension, d.value, count(*) AS n"
+        f" upper(actor_email) AS actor_email, {_DIMENSION_NAME} AS dimension, d.value, count(*) AS n"
         f" FROM audit_event CROSS JOIN LATERAL {dimensions} AS d (dimension, value)"
         f" WHERE audit_event.seq > {int(after)} AND audit_event.seq <= {int(last)}"
         " AND (actor_id <> '' OR actor_email <> '') AND d.value IS NOT NULL GROUP BY 1, 2, 3, 4, 5) "

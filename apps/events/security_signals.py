@@ -34,7 +34,9 @@ SIGNALS: tuple[Signal, ...] = (
 _PERMISSION_PREFIXES = ("iam.role.", "iam.policy.", "iam.permission.", "rbac.role.")
 _SIGNAL_TESTS = {
     "failed_signins": lambda e: e.get("category") == "auth" and e.get("outcome") == "failure",
-    "locked_signins": lambda e: e.get("action") in ("auth.lockout", "auth.account.locked"),
+    # The query language reads `auth.` and `authentication.` as one family (apps.events.query.fields).
+    "locked_signins": lambda e: e.get("action") in ("auth.lockout", "auth.account.locked", "authentication.lockout",
+                                                    "authentication.account.locked"),
     "permission_changes": lambda e: (e.get("action") or "").startswith(_PERMISSION_PREFIXES),
     "denied": lambda e: e.get("outcome") == "denied",
     "policy_violations": lambda e: (e.get("action") or "").startswith("policy.violation")

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.text import slugify
 
 from apps.rbac.audit_trail import Actor, audit_record
 from apps.rbac.models import AuditorLink, Role, RoleAssignment
@@ -56,7 +57,9 @@ def auditor_link_create(*, actor: Actor, label: str, window_start: datetime, win
     secret = LINK_PREFIX + secrets.token_urlsafe(32)
     prefix = secret[:PREFIX_LENGTH]
     projects = sorted({p.strip() for p in projects if p.strip()})
-    user = get_user_model()(username=f"auditor-{prefix[len(LINK_PREFIX):].lower()}-{secrets.token_hex(2)}",
+    # A name people can read in the log and the access lists: the label's words, then the link's prefix.
+    readable = slugify(label)[:40].strip("-") or "link"
+    user = get_user_model()(username=f"auditor-{readable}-{prefix[len(LINK_PREFIX):].lower()}"[:150],
                             email=email, first_name=label[:150])
     user.set_unusable_password()
     user.save()

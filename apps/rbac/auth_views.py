@@ -129,4 +129,5 @@ def auditor_sign_in(request: HttpRequest, secret: str) -> HttpResponse:
                  resource_name=link.label, description=f"external auditor {link.label} signed in with a link",
                  metadata={"via": "auditor_link", "window_start": link.window_start.isoformat(),
                            "window_end": link.window_end.isoformat()})
-    return redirect("events:list")
+    # The dashboard, which opens on the auditor's window (apps.dashboard.reads.audit_window).
+    return redirect("home")

@@ -43,7 +43,14 @@ class ProjectsField(forms.CharField):
 
 
 class DateInput(forms.DateInput):
-    input_type = "date"
+    """An ISO date (2026-12-01), as everywhere else in the console: a browser's date picker would
+    show the locale's order (12/01/2026 in the US)."""
+
+    input_type = "text"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}", "inputmode": "numeric",
+                                "autocomplete": "off", **(attrs or {})}, format="%Y-%m-%d")
 
 
 def _active_users():

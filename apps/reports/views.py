@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import connection, transaction
 from django.db.utils import OperationalError
@@ -35,10 +36,14 @@ def report_index(request: HttpRequest) -> HttpResponse:
         form = ReportForm(request.POST, user=request.user)
         if form.is_valid():
             report = report_request(actor=Actor.from_request(request), principal=request.user, data=form.cleaned_data)
-            messages.success(request, f"“{report_title(report)}” is being made; it appears below when ready.")
+            messages.success(request, f"“{report_title(report)}” was requested; its downloads appear below when ready.")
             return redirect("reports:detail", pk=report.pk)
     else:
-        form = ReportForm(user=request.user, initial={"report_type": request.GET.get("type", "access_audit")})
+        # A link may preset the type, format and period (the auditor's dashboard: the window's evidence pack).
+        preset = {name: request.GET[key] for key, name in (("type", "report_type"), ("format", "format"),
+                                                            ("period", "period"), ("start", "start"), ("end", "end"))
+                  if request.GET.get(key)}
+        form = ReportForm(user=request.user, initial={"report_type": "access_audit", **preset})
     reports = list(reports_for(request.user)[:50])
     for report in reports:
         report.display_title = report_title(report)
@@ -160,6 +165,9 @@ def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, f"Schedule “{schedule.name}” saved; next run "
                                       f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC." if schedule.next_run_at
                              else f"Schedule “{schedule.name}” saved (disabled).")
+            if schedule.recipients and settings.EMAIL_BACKEND in _NO_MAIL_SERVER:
+                messages.warning(request, "No mail server is set up (EMAIL_URL), so these reports will be made and kept "
+                                          "here but not mailed to " + ", ".join(schedule.recipients) + ".")
             return redirect("reports:schedules")
     else:
         initial = None
@@ -169,6 +177,10 @@ def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form = ScheduleForm(initial=initial or {"recurrence": "weekly", "period": "previous_week", "enabled": True},
                             user=request.user)
     return render(request, "reports/schedule_form.html", {"form": form, "schedule": schedule})
+
+
+# Mail backends that deliver nothing to anyone (EMAIL_URL left at its default, consolemail://).
+_NO_MAIL_SERVER = ("django.core.mail.backends.console.EmailBackend", "django.core.mail.backends.dummy.EmailBackend")
 
 
 @require_POST

@@ -118,6 +118,15 @@ def event_page(*, principal, limit: int = 50, cursor: str | None = None, before:
     return page(rows[:limit], encode_cursor(rows[limit - 1]) if len(rows) > limit else None, None)
 
 
+def event_count(*, principal, filters: Q | None = None) -> tuple[int, bool]:
+    """(visible events matching `filters`, counted up to COUNT_CAP; whether that is exact)."""
+    condition = event_scope(principal)
+    if filters is not None:
+        condition &= filters
+    total, _ = _capped_count(condition)
+    return min(total, COUNT_CAP), total <= COUNT_CAP
+
+
 EXPORT_CHUNK = 2000
 
 

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 
 from apps.viewer.columns import COLUMNS, DEFAULT_COLUMNS
 from apps.search.filters import filter_q
-from apps.viewer.models import SavedQuery, UserPreference, validate_time_zone
+from apps.viewer.models import SavedQuery, UserPreference, time_zone_names, validate_time_zone
 from apps.viewer.saved_queries import SAVED_PARAMS, querystring_clean
 
 
@@ -104,10 +104,13 @@ def _without_q(params: QueryDict) -> str:
 class PreferenceForm(forms.Form):
     """The viewer's per-user settings."""
 
-    time_zone = forms.CharField(
-        max_length=64, validators=[validate_time_zone],
-        widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}),
-        help_text="Times are shown in UTC with this zone beside them, e.g. Europe/Paris or Asia/Dhaka.",
+    # Chosen from the list of zones this server knows; until the user saves one, the page
+    # preselects the browser's own zone (static/js/preferences.js).
+    time_zone = forms.ChoiceField(
+        choices=lambda: [(zone, zone.replace("_", " ")) for zone in time_zone_names()],
+        widget=forms.Select(attrs={"data-browser-zone": ""}),
+        error_messages={"invalid_choice": "%(value)s is not a time zone name such as Europe/Paris or Asia/Dhaka."},
+        help_text="Times are shown in UTC with this zone beside them. Until you save one, your browser's zone is chosen.",
     )
     columns = forms.MultipleChoiceField(
         choices=[(column.key, column.label) for column in COLUMNS], required=False,
@@ -120,4 +123,6 @@ class PreferenceForm(forms.Form):
         return {"time_zone": preference.time_zone or "UTC", "columns": list(preference.columns) or list(DEFAULT_COLUMNS)}
 
     def clean_time_zone(self) -> str:
-        return self.cleaned_data["time_zone"].strip()
+        zone = self.cleaned_data["time_zone"].strip()
+        validate_time_zone(zone)
+        return zone

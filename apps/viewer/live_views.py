@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from apps.search import live
+from apps.search import activity as activity_choice, live
 from apps.search.filters import EventFilterSet
 from apps.viewer.links import viewer_querystring
 from apps.rbac.audit_trail import audit_record
@@ -29,7 +29,12 @@ def live_page(request: HttpRequest) -> HttpResponse:
                  description=f"{request.user.get_username()} opened the live view",
                  metadata={"query": request.GET.dict(), "valid": valid})
     query = viewer_querystring(request.GET, drop=("cursor", "before", "sort", "cols"))
+    activity = activity_choice.activity_of(request.GET, filterset.condition if valid else None)
     return render(request, "events/live.html", {
+        "activity": activity, "activity_param": request.GET.get(activity_choice.PARAM, ""),
+        "activity_links": [(key, label, viewer_querystring(request.GET, drop=("cursor", "before", "sort", "cols"),
+                                                           activity=None if key == activity_choice.SYSTEMS else key))
+                           for key, label in activity_choice.CHOICES.items()],
         "form": filterset.form, "filter_fields": [filterset.form[name] for name in LIVE_FILTERS],
         "query_error": filterset.query_error, "valid": valid,
         "filter_errors": [(filterset.form.fields[name].label or name, message)
@@ -52,7 +57,9 @@ def live_stream(request: HttpRequest) -> HttpResponse:
     if not filterset.is_valid():
         return JsonResponse({"errors": {name: list(messages) for name, messages in filterset.errors.items()}}, status=400)
     last_seq = _last_seq(request)
-    query = live.live_query(user=request.user, condition=filterset.condition)
+    # By default the events systems sent; the console's own trail on request (apps.search.activity).
+    _, condition = activity_choice.activity_condition(request.GET, filterset.condition)
+    query = live.live_query(user=request.user, condition=condition)
     audit_record(request=request, action="audit.events.live.stream", resource_type="event_stream",
                  description=f"{request.user.get_username()} watched the live view",
                  metadata={"query": request.GET.dict(), "resumed_after": last_seq})

@@ -21,6 +21,11 @@ def validate_time_zone(value: str) -> None:
                               params={"value": value}, code="time_zone")
 
 
+def time_zone_names() -> list[str]:
+    """The zones a user may choose, UTC first, then by name."""
+    return ["UTC", *sorted(_time_zones() - {"UTC"})]
+
+
 def _time_zones() -> frozenset[str]:
     global _TIME_ZONES
     if _TIME_ZONES is None:

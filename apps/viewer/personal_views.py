@@ -1,7 +1,6 @@
 """The viewer's per-user pages: saved queries (own and shared) and preferences."""
 from __future__ import annotations
 
-import zoneinfo
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -30,7 +29,7 @@ def run_url(saved, user) -> str:
 
 
 @require_http_methods(["GET"])
-@requires("events.view_event")
+@requires("rbac.use_saved_queries")
 def saved_query_index(request: HttpRequest) -> HttpResponse:
     queries = list(saved_query_list(user=request.user))
     for saved in queries:
@@ -43,7 +42,7 @@ def saved_query_index(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@requires("events.view_event")
+@requires("rbac.use_saved_queries")
 def saved_query_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = SavedQueryForm(request.POST, owner=request.user)
@@ -54,14 +53,18 @@ def saved_query_new(request: HttpRequest) -> HttpResponse:
                 description=data["description"], querystring=data["querystring"], shared=data["shared"],
             )
             messages.success(request, f"Saved “{saved.name}”.")
-            return redirect("events:saved")
+            # Back to the results, now under the saved query's name.
+            return redirect(run_url(saved, request.user))
     else:
         form = SavedQueryForm(owner=request.user, initial=SavedQueryForm.initial_from_viewer(request.GET))
-    return render(request, "events/saved_query_form.html", {"form": form, "saved": None})
+    filters = form.initial.get("filters", "") if not form.is_bound else form.data.get("filters", "")
+    return render(request, "events/saved_query_form.html", {
+        "form": form, "saved": None, "filters_summary": querystring_summary(filters),
+    })
 
 
 @require_http_methods(["GET", "POST"])
-@requires("events.view_event")
+@requires("rbac.use_saved_queries")
 def saved_query_edit(request: HttpRequest, pk: int) -> HttpResponse:
     saved = saved_query_for_change(user=request.user, pk=pk)
     if request.method == "POST":
@@ -80,7 +83,7 @@ def saved_query_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@requires("events.view_event")
+@requires("rbac.use_saved_queries")
 def saved_query_remove(request: HttpRequest, pk: int) -> HttpResponse:
     saved = saved_query_for_change(user=request.user, pk=pk)
     name = saved.name
@@ -104,7 +107,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     else:
         form = PreferenceForm(initial=PreferenceForm.initial_for(preference))
     return render(request, "events/preferences_form.html", {
-        "form": form, "time_zones": sorted(zoneinfo.available_timezones()),
+        "form": form, "saved_zone": not preference._state.adding,
     })
 
 

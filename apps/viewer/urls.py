@@ -7,6 +7,7 @@ app_name = "events"
 # The fixed paths come before the catch-all event id (an event_id may contain slashes).
 urlpatterns = [
     path("", views.event_list, name="list"),
+    path("examples/", views.query_examples, name="examples"),
     path("saved/", personal_views.saved_query_index, name="saved"),
     path("saved/new/", personal_views.saved_query_new, name="saved_new"),
     path("saved/<int:pk>/edit/", personal_views.saved_query_edit, name="saved_edit"),

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from apps.search import reads
+from apps.search import activity as activity_choice, reads, shape
+from apps.search.scope_notes import scope_note
+from apps.viewer import shape as viewer_shape
 from apps.search import cursors
 from apps.viewer.columns import BY_KEY as COLUMNS_BY_KEY, COLUMNS, columns_chosen
 from apps.events.diff import changes_diff, json_leaves
-from apps.search.filters import FILTER_BAR_FIELDS, EventFilterSet
+from apps.search.filters import FILTER_BAR_FIELDS, EventFilterSet, filter_q
 from apps.viewer.links import event_pivots, viewer_querystring
 from apps.viewer.preferences import preference_get, preference_remember_columns, zone_of
 from apps.events.query import fields_help
@@ -43,15 +46,28 @@ def event_list(request: HttpRequest) -> HttpResponse:
         preference_remember_columns(preference=preference, columns=columns)
     order = params.get("sort") if params.get("sort") in reads.ORDERS else "newest"
     page = None
+    # By default the events systems sent; the console's own trail on request (apps.search.activity).
+    activity, condition = activity_choice.activity_condition(params, filterset.condition)
     if filterset.is_valid():
         try:
-            page = reads.event_page(principal=request.user, limit=PAGE_SIZE, filters=filterset.condition, order=order,
+            page = reads.event_page(principal=request.user, limit=PAGE_SIZE, filters=condition, order=order,
                                     cursor=params.get("cursor") or None, before=params.get("before") or None)
         except cursors.BadCursor:
             return redirect(reverse("events:list") + "?" + viewer_querystring(request.GET))
+    histogram = facets = None
+    if page is not None:
+        # The shape of the whole search (not of the page): matches over time, top values.
+        span = viewer_shape.time_span(filterset, principal=request.user, condition=condition)
+        if span is not None:
+            # Nothing but a time range over the systems' events: the rollups may answer (see event_histogram).
+            only_time = activity == activity_choice.SYSTEMS and set(filterset.active) <= {"range", "start_date", "end_date"}
+            histogram = shape.event_histogram(principal=request.user, filters=condition, start=span[0], end=span[1],
+                                              only_time=only_time)
+        if page.events:
+            facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition), params)
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
                  description=f"{request.user.get_username()} listed events",
-                 metadata={"query": request.GET.dict(), "returned": len(page.events) if page else 0,
+                 metadata={"query": request.GET.dict(), "activity": activity, "returned": len(page.events) if page else 0,
                            "total": page.total if page else 0, "valid": page is not None})
     template = "events/event_list.html"
     if _partial(request, "results"):
@@ -61,14 +77,21 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset, "form": filterset.form, "page": page, "order": order,
         "columns": [COLUMNS_BY_KEY[key] for key in columns], "column_keys": columns, "all_columns": COLUMNS,
         "zone": zone_of(preference), "time_zone": preference.time_zone,
-        "saved": saved,
+        "saved": saved, "scope_note": scope_note(user=request.user) if template.endswith(".html") else None,
+        "histogram": histogram, "histogram_outcomes": shape.OUTCOMES, "histogram_svg": viewer_shape.histogram_svg(histogram, params) if histogram else "",
+        "facets": facets, "facets_capped": page is not None and not page.total_is_exact, "facet_cap": reads.COUNT_CAP,
+        "activity": activity, "activity_param": params.get(activity_choice.PARAM, ""),
+        "activity_links": [(key, label, viewer_querystring(link_params, activity=None if key == activity_choice.SYSTEMS else key))
+                           for key, label in activity_choice.CHOICES.items()],
         "saved_modified": saved is not None and querystring_clean(params) != querystring_clean(QueryDict(saved.querystring)),
-        "saved_queries": saved_query_list(user=request.user)[:50] if template.endswith(".html") else (),
+        "saved_queries": saved_query_list(user=request.user)[:50]
+        if template.endswith(".html") and request.user.has_perm("rbac.use_saved_queries") else (),
         "query_error": filterset.query_error,
         "filter_errors": [(filterset.form.fields[name].label or name, message)
                           for name, messages in filterset.errors.items() if name != "q" for message in messages],
         "filter_fields": [filterset.form[name] for name in FILTER_BAR_FIELDS],
-        "fields_help": fields_help(), "examples": QUERY_EXAMPLES,
+        "fields_help": fields_help(),
+        "examples": [{"label": label, "query": text} for label, text in QUERY_EXAMPLES],
         "next_qs": page and page.next_cursor and viewer_querystring(link_params, cursor=page.next_cursor),
         "prev_qs": page and page.prev_cursor and viewer_querystring(link_params, before=page.prev_cursor),
         "first_qs": viewer_querystring(link_params),
@@ -88,10 +111,27 @@ QUERY_EXAMPLES = (
     ("Did Alice cause this?", "actor = alice@example.com AND time = last 24h"),
     ("Brute-force attempts?", "result = failure AND auth_method = password AND last 24h"),
     ("Who deleted servers this week?", "action LIKE compute.servers.delete AND time = last 7d"),
-    ("Full lifecycle of one resource", "resource_id = vm_01HZ AND time = all"),
+    ("Full lifecycle of one resource", "resource_id = vm_01HZ8K2M3N4P5Q6R7S8T9V0W AND time = all"),
     ("Off-network access", "source_ip NOT IN (10.0.0.0/8, 192.168.0.0/16) AND last 24h"),
     ("High and critical denials", "severity:>=high AND outcome:denied"),
 )
+
+
+@require_GET
+@requires("events.view_event", audit_action="audit.events.examples")
+def query_examples(request: HttpRequest) -> HttpResponse:
+    """The query help's examples, each with the number of events it finds for this user (the help
+    loads them when opened: ten counts are too many for every page of the viewer)."""
+    examples = []
+    for label, text in QUERY_EXAMPLES:
+        condition, errors = filter_q({"q": text, "range": "all"})
+        total, exact = reads.event_count(principal=request.user, filters=activity_choice.activity_condition({}, condition)[1]) \
+            if not errors else (0, True)
+        examples.append({"label": label, "query": text, "total": total, "exact": exact})
+    audit_record(request=request, action="audit.events.examples", resource_type="event_list",
+                 description=f"{request.user.get_username()} counted the query help's examples",
+                 metadata={"counts": [example["total"] for example in examples]})
+    return render(request, "events/event_list.html#examples", {"examples": examples, "counted": True})
 
 
 def _viewer_params(request: HttpRequest):
@@ -103,6 +143,8 @@ def _viewer_params(request: HttpRequest):
     slug = request.GET.get("saved")
     if not slug:
         return request.GET, None
+    if not request.user.has_perm("rbac.use_saved_queries"):
+        raise PermissionDenied
     saved = saved_query_get(user=request.user, slug=slug, owner=request.GET.get("owner") or None)
     params = QueryDict(saved.querystring, mutable=True)
     for key in request.GET:

@@ -117,7 +117,8 @@
     }
 
     var source = new EventSource(body.dataset.stream);
-    source.onopen = function () { setState("live", "Live"); };
+    var caughtUp = false;
+    source.onopen = function () { if (!paused) setState("live", "Live"); };
     source.onerror = function () {
       // EventSource reconnects by itself, sending the last id it saw (Last-Event-ID).
       setState("reconnecting", "Reconnecting…");
@@ -126,7 +127,8 @@
       var event = JSON.parse(message.data);
       if (seen[event.seq]) return;
       seen[event.seq] = true;
-      arrivals.push(Date.now());
+      // The backlog shown on opening (before the first head) is not an arrival rate.
+      if (caughtUp) arrivals.push(Date.now());
       batch.push(event);
       if (!flushScheduled) {
         flushScheduled = true;
@@ -136,13 +138,16 @@
     source.addEventListener("head", function (message) {
       var data = JSON.parse(message.data);
       heads.push([Date.now(), data.head]);
-      setState("live", "Live");
+      caughtUp = true;
+      if (!paused) setState("live", "Live");
     });
 
     pauseButton.addEventListener("click", function () {
       paused = !paused;
       pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
       pauseButton.textContent = paused ? "Resume" : "Pause";
+      // The stream keeps running while paused (new events are held), but nothing on screen is live.
+      if (paused) setState("paused", "Paused"); else setState("live", "Live");
       if (!paused) {
         show(held);
         held = [];

@@ -19,6 +19,10 @@
     var f = form();
     if (!f || !f.contains(target)) return;
     if (target.matches("select, input[type=checkbox], input[type=radio]")) {
+      // A range chosen from the menu replaces From/To (which would otherwise win over it).
+      if (target.name === "range") {
+        f.querySelectorAll("[name=start_date], [name=end_date]").forEach(function (input) { input.value = ""; });
+      }
       f.requestSubmit();
     }
   });
@@ -78,10 +82,22 @@
       form().querySelector("input[name=q]").focus();
       return;
     }
-    if ((event.key === "j" || event.key === "k") && panel() && panel().innerHTML.trim()) {
+    // j and k move between the result rows (from the first one when none is selected); with the
+    // panel open, the panel follows. Enter on a row's time link opens it.
+    if ((event.key === "j" || event.key === "k") && !event.metaKey && !event.ctrlKey && !event.altKey) {
+      var rows = document.querySelectorAll("tr.event-row");
+      if (!rows.length) return;
       var current = document.querySelector("tr.is-selected");
-      var next = current && (event.key === "j" ? current.nextElementSibling : current.previousElementSibling);
-      if (next) { select(next); var link = next.querySelector("a.rowlink"); if (link) link.click(); next.scrollIntoView({block: "nearest"}); }
+      var next = current ? (event.key === "j" ? current.nextElementSibling : current.previousElementSibling) : rows[0];
+      if (!next) return;
+      event.preventDefault();
+      select(next);
+      var link = next.querySelector("a.rowlink");
+      if (link) {
+        link.focus({preventScroll: true});
+        if (panel() && panel().innerHTML.trim()) link.click();
+      }
+      next.scrollIntoView({block: "nearest"});
     }
   });
 

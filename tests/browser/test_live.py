@@ -85,7 +85,10 @@ def test_a_filter_hides_what_it_should_and_pause_resume_loses_nothing(page: Page
     send(*[evt(10 + i, outcome="failure") for i in range(5)])
     expect(page.locator("#live-pending")).to_have_text("5 new events while paused")
     expect(rows(page)).to_have_count(1)
+    # Paused is not live: the status says so while the stream keeps holding what arrives.
+    expect(page.locator("#live-state")).to_have_text("Paused")
     page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#live-state")).to_have_text("Live")
     expect(rows(page)).to_have_count(6)
     seqs = [int(s) for s in rows(page).evaluate_all("rs => rs.map(r => r.dataset.seq)")]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 6

@@ -38,7 +38,10 @@ def sign_in(page: Page, live_server, username: str) -> None:
 def test_a_regular_user_sees_only_their_own_events(page: Page, live_server, accounts):
     sign_in(page, live_server, "alice")
 
-    expect(page.get_by_role("heading", name="Events")).to_be_visible()
+    # Signing in lands on the dashboard; the events are one click away.
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Events").click()
+    expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
     rows = page.locator("table.events tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("storage.bucket.create")

@@ -135,7 +135,7 @@ def test_the_firewall_opened_to_the_world_is_critical(seeded):
 
 def test_each_story_is_found_by_its_query_and_placed_recently(seeded):
     assert {s.key for s in seeded.stories} == {
-        "brute_force", "privilege_escalation", "off_hours_admin", "creation_burst", "firewall_opened",
+        "brute_force", "privilege_escalation", "off_hours_admin", "creation_burst", "firewall_opened", "seed_examples",
     }
     for s in seeded.stories:
         found = set(Event.objects.filter(parse_query(s.find, now=END)).values_list("event_id", flat=True))

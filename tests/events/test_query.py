@@ -113,8 +113,9 @@ def matched(log, db):
 # --- the seeds' examples, as written -----------------------------------------------------------
 
 SEED_EXAMPLES = [
+    # authentication.login also finds auth.login: one family of actions, two spellings.
     ("event_type:authentication.login AND status:failed AND timestamp:>now-24h",
-     {"login-failed-alice", "login-failed-token"}),
+     {"login-failed-alice", "login-failed-token", "auth-login-failed-carol"}),
     ("event_type:resource.delete AND actor.email:user@company.com", {"delete-by-user"}),
     # category:cost also finds billing: ingest files cost.* actions under billing.
     ("category:cost OR tags:budget OR tags:cost-optimization",
@@ -221,10 +222,11 @@ FEATURES = [
     ("an IPv6 address matches exactly", "ip = 2001:db8:0::1", {"admin-ipv6"}),
     ("an IP address matches exactly", "ip_address = 192.168.1.10", {"login-ok-alice"}),
     ("ip LIKE without a wildcard is a prefix of octets", "ip LIKE 10.1", {"login-failed-bob-old"}),
+    # authentication.login finds auth.login too (auth-login-failed-carol, from 198.51.100.7).
     ("minus an IP block keeps events without an IP", "action:authentication.login -ip:10.0.0.0/8",
-     {"login-failed-alice", "login-ok-alice", "login-no-ip"}),
+     {"login-failed-alice", "login-ok-alice", "login-no-ip", "auth-login-failed-carol"}),
     ("NOT IN an IP block needs an IP", "action:authentication.login ip NOT IN (10.0.0.0/8)",
-     {"login-failed-alice", "login-ok-alice"}),
+     {"login-failed-alice", "login-ok-alice", "auth-login-failed-carol"}),
 ]
 
 

@@ -324,3 +324,9 @@ def test_a_change_without_a_csrf_token_is_refused(people):
 
     assert response.status_code == 403
     assert not Team.objects.filter(name="sneaky").exists()
+
+
+def test_access_forms_take_iso_dates_as_text_not_the_browsers_locale_picker(browser_for):
+    html = browser_for("admin").get("/access/assignments/").content.decode()
+    assert 'type="date"' not in html
+    assert 'name="window_start"' in html and 'placeholder="YYYY-MM-DD"' in html

@@ -334,6 +334,20 @@ def test_a_file_changed_on_disk_is_not_served(people, tmp_path, browser_for):
         assert browser_for("compliance").get(f"/reports/{report.pk}/download/report/").status_code == 404
 
 
+def test_once_ready_the_followed_page_drops_its_being_made_message(people, tmp_path, browser_for):
+    client = browser_for("compliance")
+    page = client.post("/reports/", {"report_type": "access_audit", "period": "custom", "start": "2025-03-01",
+                                     "end": "2025-03-07", "format": "csv"}, follow=True)
+    assert "its downloads appear below when ready" in page.content.decode()
+    report = Report.objects.get()
+    polled = client.get(f"/reports/{report.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="messages"' not in polled  # still being made: the message stays
+    with override_settings(REPORTS_ROOT=tmp_path):
+        report_generate(report.pk)
+        polled = client.get(f"/reports/{report.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert '<ul id="messages" class="messages" hx-swap-oob="true" hidden></ul>' in polled
+
+
 def test_a_failed_report_shows_its_reason(people, tmp_path, browser_for):
     report = Report.objects.create(report_type="compliance_audit", period_start=START, period_end=END,
                                    requested_by=people["compliance"], format="pdf")
@@ -407,3 +421,15 @@ def test_the_pdf_chart_draws_one_column_per_busy_bucket_and_its_scale_over_them(
     # The scale's labels (4 and 8) come after the columns, so no column is drawn over them.
     assert svg.index(">4</text>") > svg.index("<path ") and svg.index(">8</text>") > svg.index("<path ")
     assert "Week: 14 events, at most 8 per day" in svg
+
+
+@pytest.mark.parametrize("backend,warned", [("django.core.mail.backends.console.EmailBackend", True),
+                                            ("django.core.mail.backends.smtp.EmailBackend", False)])
+def test_a_schedule_that_mails_without_a_mail_server_is_saved_with_a_warning(people, browser_for, backend, warned):
+    client = browser_for("compliance")
+    with override_settings(EMAIL_BACKEND=backend):
+        page = client.post("/reports/schedules/new/", {
+            "name": "Weekly access", "report_type": "access_audit", "period": "previous_week", "recurrence": "weekly",
+            "recipients": "ciso@example.com", "format": "pdf", "enabled": "on"}, follow=True)
+    assert Schedule.objects.count() == 1
+    assert ("No mail server is set up (EMAIL_URL)" in page.content.decode()) is warned

@@ -78,6 +78,7 @@ def stories_make(b: Builder, start: int, end: int) -> list[Story]:
         creation_burst(b, burster, _before_end(start, end, 31)),
         privilege_escalation(b, climber, _before_end(start, end, 50)),
         off_hours_admin(b, night_admin, start, end, _before_end(start, end, 72)),
+        seed_examples(b, start, end, _before_end(start, end, 3)),
     ]
 
 
@@ -261,3 +262,54 @@ def firewall_opened(b: Builder, p: Person, fixer: Person, t: int) -> Story:
                  f"{p.email} opens SSH (port 22) on {rule} in prod to 0.0.0.0/0 (severity critical); "
                  f"{fixer.email} closes it again 47 minutes later",
                  f"resource.id:({rule_id} OR {group_id}) AND {_during(events)}", events, tz=p.tz.key)
+
+
+# The seeds' own people and resource, named as the seeds' query examples name them (the viewer's
+# query help lists those examples, each run against this data: tests/viewer/test_query_examples.py).
+SEED_VM = "vm_01HZ8K2M3N4P5Q6R7S8T9V0W"
+_ALICE = dict(actor_type="user", actor_id="usr_alice", actor_name="Alice Martin", actor_email="alice@example.com")
+_SEED_USER = dict(actor_type="user", actor_id="usr_company_user", actor_name="Company User", actor_email="user@company.com")
+
+
+def seed_examples(b: Builder, start: int, end: int, t: int) -> Story:
+    """Alice (seed 002) signs in after two failed passwords from outside the office network, resizes
+    and deletes the server SEED_VM she created days before; user@company.com (seed 001) deletes a volume."""
+    alice = Session(**_ALICE, auth_method="password", ip="198.51.100.23", user_agent=_INTRUDER_BROWSER,
+                    session_id="sess_" + b.hex(20), geo={"geo": {"country": "FR", "city": "Lyon"}})
+    user = Session(**_SEED_USER, auth_method="password", ip="203.0.113.77", user_agent=_INTRUDER_BROWSER,
+                   session_id="sess_" + b.hex(20), geo={"geo": {"country": "DE", "city": "Berlin"}})
+    server = dict(rtype="server", rid=SEED_VM, rname="billing-api-1", project="prod", region="eu-west-1",
+                  path=f"/v2/projects/prod/servers/{SEED_VM}", metadata=b.world.project_metadata["prod"])
+
+    def sign_in(s: Session, t: int, outcome: str):
+        failed = outcome != "success"
+        return b.event(s, t, "auth.login", "auth", outcome=outcome, severity="low" if failed else "info", rtype="user",
+                       rid=s.actor_id, rname=s.actor_email, method="POST", path="/v2/auth/login",
+                       status=401 if failed else 200, trace=b.trace(t), metadata=s.geo,
+                       description=f"{s.name} {'failed to sign in (invalid password)' if failed else 'signed in with a password'}.")
+
+    created = max(start + HOUR, t - 4 * 24 * HOUR)
+    events = [b.call(alice, created, "compute.servers.create", "compute", ("create", "created"),
+                     f"server billing-api-1 ({SEED_VM}) in eu-west-1", ok=201, method="POST", **server,
+                     changes={"before": None, "after": {"flavor": "m5.large", "state": "running"}}, **_SAFE)]
+    events += [sign_in(alice, t, "failure"), sign_in(alice, t + 40 * SECOND, "failure"),
+               sign_in(alice, t + 95 * SECOND, "success")]
+    t += 4 * MINUTE
+    events.append(b.call(alice, t, "compute.servers.update", "compute", ("resize", "resized"),
+                         f"server billing-api-1 from m5.large to m5.xlarge", method="PATCH", **server,
+                         changes={"before": {"flavor": "m5.large"}, "after": {"flavor": "m5.xlarge"}}, **_SAFE))
+    t += 11 * MINUTE
+    events.append(b.call(alice, t, "compute.servers.delete", "compute", ("delete", "deleted"),
+                         "server billing-api-1", ok=204, method="DELETE", severity="medium", **server, **_SAFE))
+    t += 7 * MINUTE
+    events.append(sign_in(user, t, "success"))
+    t += 2 * MINUTE
+    volume = "vol_" + b.hex(10)
+    events.append(b.event(user, t, "resource.delete", "storage", severity="low", rtype="volume", rid=volume,
+                          rname=volume, project="prod", method="DELETE", path=f"/v2/projects/prod/volumes/{volume}",
+                          status=204, trace=b.trace(t), metadata=user.geo,
+                          description=f"Company User deleted the volume {volume}."))
+    return Story("seed_examples", "The seeds' examples: Alice's server and a deleted volume", "alice@example.com",
+                 f"alice@example.com fails two password sign-ins from 198.51.100.23, signs in, resizes and deletes "
+                 f"the server {SEED_VM} she created days before; user@company.com deletes a volume",
+                 "actor.email:(alice@example.com OR user@company.com)", events)

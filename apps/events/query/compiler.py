@@ -14,6 +14,7 @@ index-shaping helpers above, and every reader of a query's meaning should find i
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 
 from django.db.models import F, Func, JSONField, Q, TextField, Value as SQLValue
@@ -27,7 +28,7 @@ from django.db.models.lookups import (
 from apps.events.models import SearchText
 
 from apps.events.query.errors import QueryError
-from apps.events.query.fields import SEVERITY_ORDER, Field, category_values, field_get
+from apps.events.query.fields import SEVERITY_ORDER, Field, action_synonym, category_values, field_get
 from apps.events.query.nodes import (
     And, Compare, Everything, Last, Node, Not, Or, Range, Text, Value,
 )
@@ -137,7 +138,12 @@ class _Compiler:
         return handler(field, node.op, value, name)
 
     def compare_action(self, field: Field, op: str, value, name: str) -> Q:
-        return self.compare_text(field, op, value, name)
+        condition = self.compare_text(field, op, value, name)
+        synonym = action_synonym(value.text) if isinstance(value, Value) and op in ("=", "like") else None
+        if synonym is not None:
+            # `authentication.login` also finds `auth.login` (and `auth.*` `authentication.*`).
+            condition |= self.compare_text(field, op, replace(value, text=synonym), name)
+        return condition
 
     def compare_text(self, field: Field, op: str, value: Value, name: str) -> Q:
         if op in _COMPARISONS:
@@ -174,6 +180,10 @@ class _Compiler:
         if isinstance(value, Range):
             low = None if _is_star(value.low) else self._time(value.low, name)
             high = None if _is_star(value.high) else self._time(value.high, name)
+            if low is not None and high is not None and high.end <= low.start:
+                # A reversed range would silently find nothing; the filter bar refuses it too.
+                raise QueryError(f"the range ends before it starts: {value.high.text} is before {value.low.text}",
+                                 value.position, end=value.end)
             condition = Q()
             if low is not None:
                 condition &= Q(**{f"{column}__gte": low.start})
@@ -215,11 +225,15 @@ class _Compiler:
             return integer(item, name, low=low_limit, high=high_limit)
 
         if isinstance(value, Range):
+            low = None if _is_star(value.low) else number(value.low)
+            high = None if _is_star(value.high) else number(value.high)
+            if low is not None and high is not None and high < low:
+                raise QueryError(f"the range ends before it starts: {high} is less than {low}", value.position, end=value.end)
             condition = Q()
-            if not _is_star(value.low):
-                condition &= Q(**{f"{column}__gte": number(value.low)})
-            if not _is_star(value.high):
-                condition &= Q(**{f"{column}__lte": number(value.high)})
+            if low is not None:
+                condition &= Q(**{f"{column}__gte": low})
+            if high is not None:
+                condition &= Q(**{f"{column}__lte": high})
             return condition
         text = value.text.strip().lower()
         if op == "=" and _is_star(value):

@@ -72,7 +72,8 @@ FIELDS: tuple[Field, ...] = (
           "When it happened: `time = last 24h`, `timestamp:>now-15m`, `created:2026-01-01..2026-01-31`, `time = all`."),
     Field("received_at", "time", ("received_at",), ("received",), "When the log stored it."),
     Field("action", "action", ("action",), ("event_type", "event", "action_type"),
-          "Dotted action, lower case: `action:iam.role.update`, `event_type:policy.*`, `action LIKE compute.servers.delete`."),
+          "Dotted action, lower case: `action:iam.role.update`, `event_type:policy.*`, `action LIKE compute.servers.delete`. "
+          "`authentication.` and `auth.` are one family, as are `authorization.` and `authz.`: either spelling finds both."),
     Field("category", "text", ("category",), (),
           "auth, authz, compute, network, storage, iam, billing, config, data, security, system, audit "
           "(`category:cost` also finds billing, as cost.* actions are filed there).", case="lower"),
@@ -174,6 +175,20 @@ def _close_matches(text: str) -> list[str]:
     return [f"'{name}'" for name in matches]
 
 
+# Actions are written by their families' short names (`auth.login`, `authz.check`); the seeds
+# spell the family out (`authentication.login`). The first segment of an action in a query also
+# finds the other spelling: `event_type:authentication.login` finds auth.login, `auth.*` finds
+# authentication.* too.
+ACTION_SYNONYMS = {"authentication": "auth", "authorization": "authz", "auth": "authentication", "authz": "authorization"}
+
+
+def action_synonym(text: str) -> str | None:
+    """The same action with its family spelled the other way (`authentication.login` → `auth.login`), or None."""
+    head, dot, rest = text.partition(".")
+    other = ACTION_SYNONYMS.get(head.lower())
+    return other + dot + rest if other and dot else None
+
+
 def category_values(value: str) -> tuple[str, ...]:
     """A category and the category it is filed under: `cost` → (cost, billing)."""
     value = value.lower()
@@ -196,4 +211,4 @@ def fields_help() -> list[dict]:
     ]
 
 
-__all__ = ["FIELDS", "KINDS", "SEVERITY_ORDER", "Field", "category_values", "field_get", "fields_help"]
+__all__ = ["ACTION_SYNONYMS", "FIELDS", "KINDS", "SEVERITY_ORDER", "Field", "action_synonym", "category_values", "field_get", "fields_help"]

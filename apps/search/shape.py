@@ -1,0 +1,181 @@
+"""The shape of a search: its matches over time (a histogram by outcome) and the top values of a
+few fields among them (facets). Both start from the visibility rule, as every read does
+(`event_scope(principal)` ANDed to the search's condition), so they count what the rows show.
+
+Histogram: exact counts per (bucket, outcome) over the search's time span, the bucket a minute,
+an hour or a day so that the span makes at most some 180 bars (BUCKETS). One GROUP BY over the
+matches in the span.
+
+Facets: the FACET_LIMIT most frequent values of each FACETS field, counted in one statement (one
+pass, GROUPING SETS) over
+the newest COUNT_CAP matches (the newest 10,000, read in time order as the page is): a search
+with more matches than that has its facets counted over its newest 10,000, and says so. Below
+the cap (where the list's total is exact too) every count is exact, and a value's count is the
+total the viewer shows once it is added as a filter (FACET_QUERY, the same rule the dashboard
+uses for its actors).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Trunc
+
+from apps.events import rollups
+from apps.events.models import Event
+from apps.rbac.scoping import event_scope
+from apps.search.reads import COUNT_CAP
+
+OUTCOMES = ("success", "failure", "denied", "error", "unknown")
+
+# (bucket, its length) from the finest: the first that cuts the span into at most MAX_BARS bars.
+BUCKETS = (("minute", timedelta(minutes=1)), ("hour", timedelta(hours=1)), ("day", timedelta(days=1)))
+MAX_BARS = 180
+
+FACET_LIMIT = 5
+# Facet → the value an event is counted under, as SQL over the matches' columns.
+FACETS = {
+    "actor": "nullif(lower(CASE WHEN actor_email <> '' THEN actor_email ELSE actor_id END), '')",
+    "action": "action",
+    "outcome": "outcome",
+    "ip": "host(ip_address)",
+    "resource_type": "nullif(resource_type, '')",
+    "project": "project",
+}
+FACET_LABELS = {"actor": "Actor", "action": "Action", "outcome": "Outcome", "ip": "Source IP",
+                "resource_type": "Resource type", "project": "Project"}
+_COLUMNS = ("actor_email", "actor_id", "action", "outcome", "ip_address", "resource_type", "project")
+
+
+def facet_query(facet: str, value: str) -> str:
+    """The query-language term that finds exactly the events a facet value counts.
+
+    An actor is counted under its email, else its id, so it is found by that email, or by that
+    id among events without an email (`actor:x` alone would also find x's id under an email).
+    """
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if facet == "actor":
+        return f"(actor.email:{quoted} OR (actor.id:{quoted} AND NOT actor.email:*))"
+    field_name = {"ip": "ip", "resource_type": "resource.type"}.get(facet, facet)
+    return f"{field_name}:{quoted}"
+
+
+@dataclass
+class Histogram:
+    start: datetime
+    end: datetime
+    step: str
+    # Each bar: (bucket start, bucket end, {outcome: count}), every bucket of the span in order.
+    bars: list[tuple[datetime, datetime, dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(sum(counts.values()) for _, _, counts in self.bars)
+
+    @property
+    def top(self) -> int:
+        return max([sum(counts.values()) for _, _, counts in self.bars] + [0])
+
+
+@dataclass
+class Facet:
+    key: str
+    label: str
+    values: list[tuple[str, int]]
+
+
+def step_for(start: datetime, end: datetime) -> tuple[str, timedelta]:
+    for name, length in BUCKETS:
+        if (end - start) / length <= MAX_BARS:
+            return name, length
+    return BUCKETS[-1]
+
+
+def _floor(moment: datetime, step: str) -> datetime:
+    moment = moment.astimezone(dt_timezone.utc)
+    if step == "minute":
+        return moment.replace(second=0, microsecond=0)
+    if step == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def event_span(*, principal, filters: Q) -> tuple[datetime, datetime] | None:
+    """The first and last time of the visible matches (for a search with no time range); None if none."""
+    found = Event.objects.visible_to(principal).filter(filters).aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    if found["first"] is None:
+        return None
+    return found["first"], found["last"]
+
+
+def event_histogram(*, principal, filters: Q, start: datetime, end: datetime, only_time: bool = False) -> Histogram:
+    """The visible matches of `filters` with start <= occurred_at < end, per bucket and outcome.
+
+    `only_time`: the caller vouches that `filters` says nothing but "the events systems sent"
+    (apps.search.activity's default) within a time range. For a principal who sees the whole log,
+    such a histogram in hours or days is read from the rollups (apps.events.rollups: `outcome`
+    counts systems' events only) for its whole buckets, and from the events table for the
+    partial buckets at its two ends: at 10M events, a week without filters is some 2 million
+    events to group, against 168 rollup rows per outcome. Only when the rollups count every
+    stored event (they lag after a bulk load until the worker catches up); else, and for every
+    other search, the events table.
+    """
+    step, length = step_for(start, end)
+    first = _floor(start, step)
+    counts: dict[datetime, dict[str, int]] = {}
+    whole = None
+    if only_time and step != "minute" and not event_scope(principal):
+        rolled, head = rollups.rollup_state()
+        if rolled >= head:
+            whole = (first if first == start else first + length, _floor(end, step))
+    if whole is not None and whole[0] < whole[1]:
+        for outcome in OUTCOMES:
+            series = rollups.rollup_series(granularity=step, dimension="outcome", start=whole[0], value=outcome)
+            for bucket, n in series.items():
+                if bucket < whole[1] and n:
+                    counts.setdefault(bucket, {})[outcome] = n
+        edges = Q(occurred_at__lt=whole[0]) | Q(occurred_at__gte=whole[1])
+    else:
+        edges = Q()
+    rows = (Event.objects.visible_to(principal).filter(filters, edges, occurred_at__gte=start, occurred_at__lt=end)
+            .order_by().annotate(bucket=Trunc("occurred_at", step, tzinfo=dt_timezone.utc))
+            .values("bucket", "outcome").annotate(n=Count("seq")).values_list("bucket", "outcome", "n"))
+    for bucket, outcome, n in rows:
+        counts.setdefault(bucket, {})[outcome] = counts.get(bucket, {}).get(outcome, 0) + n
+    histogram = Histogram(start=start, end=end, step=step)
+    moment = first
+    while moment < end:
+        histogram.bars.append((max(moment, start), min(moment + length, end), counts.get(moment, {})))
+        moment += length
+    return histogram
+
+
+def event_facets(*, principal, filters: Q, limit: int = FACET_LIMIT) -> list[Facet]:
+    """The `limit` most frequent values of each facet among the newest COUNT_CAP visible matches."""
+    newest = (Event.objects.visible_to(principal).filter(filters)
+              .order_by("-occurred_at", "-seq").values_list(*_COLUMNS)[:COUNT_CAP])
+    try:
+        sql, params = newest.query.sql_with_params()
+    except EmptyResultSet:
+        return [Facet(key, FACET_LABELS[key], []) for key in FACETS]
+    # One pass over the matches for every facet (GROUPING SETS), each facet's top values ranked there.
+    keyed = ", ".join(f"({expression})::text AS {key}" for key, expression in FACETS.items())
+    which = " ".join(f"WHEN GROUPING({key}) = 0 THEN '{key}'" for key in FACETS)
+    statement = (
+        f"WITH matches ({', '.join(_COLUMNS)}) AS MATERIALIZED ({sql}), "
+        f"keyed AS (SELECT {keyed} FROM matches), "
+        f"counted AS (SELECT CASE {which} END AS facet, coalesce({', '.join(FACETS)}) AS value, count(*) AS n"
+        f" FROM keyed GROUP BY GROUPING SETS ({', '.join(f'({key})' for key in FACETS)})) "
+        "SELECT facet, value, n FROM (SELECT facet, value, n,"
+        " row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS rank FROM counted"
+        " WHERE value IS NOT NULL) AS ranked WHERE rank <= %s ORDER BY facet, rank"
+    )
+    found: dict[str, list[tuple[str, int]]] = {key: [] for key in FACETS}
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*params, limit))
+        for facet, value, n in cursor.fetchall():
+            found[facet].append((value, n))
+    return [Facet(key, FACET_LABELS[key], found[key]) for key in FACETS]

@@ -1,0 +1,168 @@
+"""The shape of a search (histogram by outcome, facets) counts what each role may see, and the
+viewer's links from it narrow the search to exactly the counted events."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from html import unescape
+
+import pytest
+from django.db.models import Q
+
+from apps.events.ingest import event_ingest
+from apps.events.models import Event
+from apps.search.shape import event_facets, event_histogram, step_for
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 1, 10, tzinfo=timezone.utc)
+OUTCOMES = ("success", "failure", "denied", "error")
+ACTORS = (("alice", "alice@example.com"), ("bob", ""), ("carol", "carol@example.com"), ("max", ""), ("svc", ""))
+
+
+@pytest.fixture
+def known(people):
+    """120 events over three days in January: who, what, where and how they ended vary by index."""
+    rows = []
+    for i in range(120):
+        actor_id, email = ACTORS[i % 5]
+        rows.append({
+            "event_id": f"shape-{i}", "timestamp": (START + timedelta(minutes=37 * i)).isoformat(),
+            "action": ("auth.login", "storage.object.read", "iam.role.update")[i % 3],
+            "outcome": OUTCOMES[(i // 2) % 4], "project": ("p1", "p2", "")[i % 3],
+            "ip_address": f"10.0.0.{i % 7}", "resource": {"type": ("server", "bucket")[i % 2], "id": f"r{i % 4}"},
+            "actor": {"type": "user" if actor_id != "svc" else "service", "id": actor_id, "email": email},
+        })
+    event_ingest(rows)
+    return {row["event_id"]: row for row in rows}
+
+
+def seen(user, known) -> list[dict]:
+    ids = set(Event.objects.visible_to(user).values_list("event_id", flat=True))
+    return [row for event_id, row in known.items() if event_id in ids]
+
+
+def when(row) -> datetime:
+    return datetime.fromisoformat(row["timestamp"])
+
+
+PERSONAS = ["admin", "analyst_p1", "manager", "regular", "auditor"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_histograms_buckets_are_the_visible_events_per_hour_and_outcome(known, people, persona):
+    user = people[persona]
+    end = START + timedelta(days=3)
+    histogram = event_histogram(principal=user, filters=Q(), start=START, end=end)
+    assert histogram.step == "hour" and len(histogram.bars) == 72
+    expected = Counter((when(row).replace(minute=0), row["outcome"]) for row in seen(user, known) if when(row) < end)
+    got = Counter({(begin, outcome): n for begin, _, counts in histogram.bars for outcome, n in counts.items()})
+    assert got == expected
+    assert histogram.total == sum(expected.values()) > 0
+
+
+def test_the_histogram_counts_only_the_search_and_the_span(known, people):
+    user = people["admin"]
+    start, end = START + timedelta(hours=5), START + timedelta(hours=29)
+    histogram = event_histogram(principal=user, filters=Q(outcome="failure"), start=start, end=end)
+    expected = [row for row in known.values() if row["outcome"] == "failure" and start <= when(row) < end]
+    assert histogram.total == len(expected) > 0
+    assert all(set(counts) <= {"failure"} for _, _, counts in histogram.bars)
+
+
+@pytest.mark.parametrize("span,step", [(timedelta(minutes=15), "minute"), (timedelta(hours=24), "hour"),
+                                       (timedelta(days=7), "hour"), (timedelta(days=30), "day")])
+def test_the_bucket_follows_the_range(span, step):
+    assert step_for(START, START + span)[0] == step
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_each_facet_holds_the_top_values_of_the_visible_events(known, people, persona):
+    user = people[persona]
+    rows = seen(user, known)
+    facets = {facet.key: facet.values for facet in event_facets(principal=user, filters=Q())}
+
+    def top(values) -> list[tuple[str, int]]:
+        counted = Counter(value for value in values if value)
+        return sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:5]
+
+    assert facets["actor"] == top((row["actor"]["email"] or row["actor"]["id"]).lower() for row in rows)
+    assert facets["action"] == top(row["action"] for row in rows)
+    assert facets["outcome"] == top(row["outcome"] for row in rows)
+    assert facets["ip"] == top(row["ip_address"] for row in rows)
+    assert facets["resource_type"] == top(row["resource"]["type"] for row in rows)
+    assert facets["project"] == top(row["project"] for row in rows) or (
+        # An empty project is a value of its own ("(empty)"), counted like the others.
+        facets["project"] == sorted(Counter(row["project"] for row in rows).items(), key=lambda i: (-i[1], i[0]))[:5])
+    if persona == "regular":
+        assert facets["actor"] == [("alice@example.com", len(rows))]
+
+
+def test_facets_of_a_search_with_nothing_visible_are_empty(known, people):
+    assert all(not facet.values for facet in event_facets(principal=people["no_role"], filters=Q()))
+
+
+# --- in the viewer -------------------------------------------------------------------------------
+
+def links(html: str, css_class: str) -> list[str]:
+    return [unescape(href) for href in re.findall(rf'<a class="{css_class}[^"]*" href="([^"]+)"', html)]
+
+
+@pytest.mark.parametrize("persona", ["analyst", "manager"])
+def test_a_facet_value_link_narrows_the_search_to_the_events_it_counts(known, browser_for, persona):
+    client = browser_for(persona)
+    base = "/events/?q=action:auth.login&start_date=2026-01-10&end_date=2026-01-13"
+    page = client.get(base)
+    facets = page.context["facets"]
+    assert facets
+    for facet, values in facets:
+        for value in values:
+            narrowed = client.get("/events/?" + value.add_qs).context["page"]
+            assert narrowed.total == value.count, (facet.key, value.value)
+            excluded = client.get("/events/?" + value.exclude_qs).context["page"]
+            assert excluded.total == page.context["page"].total - value.count, (facet.key, value.value)
+
+
+def test_the_facets_and_histogram_are_rendered_above_the_results_with_their_links(known, browser_for):
+    html = browser_for("analyst").get("/events/?start_date=2026-01-10&end_date=2026-01-12").content.decode()
+    assert html.index('class="histogram-chart"') < html.index('class="facets"') < html.index('<table class="events"')
+    assert len(links(html, "facet-add")) == len(links(html, "facet-not")) > 10
+    assert 'style="' not in html and "<script>" not in html
+
+
+def test_a_histogram_bar_links_to_its_bucket_with_its_count(known, browser_for):
+    client = browser_for("analyst")
+    response = client.get("/events/?start_date=2026-01-10&end_date=2026-01-10")
+    histogram = response.context["histogram"]
+    assert histogram.step == "hour" and len(histogram.bars) == 24
+    html = response.content.decode()
+    bars = re.findall(r'<a class="hbar" href="([^"]+)"', html)
+    assert len(bars) == 24
+    for href, (_, _, counts) in zip(bars, histogram.bars):
+        assert client.get("/events/" + unescape(href)).context["page"].total == sum(counts.values())
+
+
+@pytest.mark.parametrize("hours", [24, 24 * 7, 24 * 30])
+def test_a_histogram_of_time_alone_read_from_the_rollups_equals_the_one_counted_from_the_events(people, hours, monkeypatch):
+    from django.utils import timezone as django_timezone
+
+    from apps.events import rollups
+    from apps.search.activity import SYSTEMS, activity_q
+
+    now = django_timezone.now()
+    event_ingest([{"event_id": f"recent-{i}", "timestamp": (now - timedelta(minutes=53 * i)).isoformat(),
+                   "action": "auth.login", "outcome": OUTCOMES[i % 4], "actor": {"id": "alice"}} for i in range(700)])
+    admin = people["admin"]
+    condition = activity_q(SYSTEMS) & Q(occurred_at__gte=now - timedelta(hours=hours))
+    start, end = now - timedelta(hours=hours), now + timedelta(seconds=1)
+    counted = event_histogram(principal=admin, filters=condition, start=start, end=end)
+    read, series = [], rollups.rollup_series
+    # Not a stand-in: the real rollup read, recorded, to know that this path was taken.
+    monkeypatch.setattr(rollups, "rollup_series", lambda **kwargs: read.append(kwargs) or series(**kwargs))
+    from_rollups = event_histogram(principal=admin, filters=condition, start=start, end=end, only_time=True)
+    assert read and {call["dimension"] for call in read} == {"outcome"}
+    assert from_rollups.bars == counted.bars and from_rollups.total > 0
+    # A user who does not see the whole log is never answered from the rollups.
+    assert event_histogram(principal=people["regular"], filters=condition, start=start, end=end, only_time=True).bars \
+        == event_histogram(principal=people["regular"], filters=condition, start=start, end=end).bars
