@@ -25,11 +25,16 @@ from apps.events.schema.values import (
     _Event, _ip, _json_value, _pick, _snaked, _tags, _text, _timestamp, is_sensitive,
 )
 from apps.events.schema.vocabulary import (
-    _ACTION, CATEGORIES, CATEGORY_ALIASES, MAX_SHORT_TEXT, MAX_TEXT, OUTCOMES, REDACTED, SEVERITIES, FieldError, snake,
+    _ACTION, CATEGORIES, CATEGORY_ALIASES, MAX_SHORT_TEXT, MAX_TEXT, OUTCOMES, REDACTED, RESERVED_ACTION_PREFIX,
+    RESERVED_CATEGORY, SEVERITIES, FieldError, snake,
 )
 
-def normalize_event(raw, *, index_field: str = "") -> dict:
-    """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid."""
+def normalize_event(raw, *, index_field: str = "", console: bool = False) -> dict:
+    """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid.
+
+    The `audit` category and the `audit.*` actions are the console's own (RESERVED_CATEGORY):
+    only its audit trail passes `console=True`; from anyone else they are refused.
+    """
     if not isinstance(raw, dict):
         raise FieldError("", "an event must be a JSON object")
     if _is_cloudevent(raw):
@@ -70,6 +75,9 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         raise FieldError("action", "is required (send `action` or `event_type`, e.g. \"auth.login\")")
     if not _ACTION.match(action_string):
         raise FieldError("action", f"'{action_string[:60]}' is not a dotted action name like auth.login or iam.role.update")
+    if not console and (action_string + ".").startswith(RESERVED_ACTION_PREFIX):
+        raise FieldError("action", f"'{action_string[:60]}': actions under `{RESERVED_ACTION_PREFIX}` are reserved "
+                                   "for the console's own audit trail")
     out.fields["action"] = action_string
 
     status, status_name = _pick(body, "outcome", "status", "result")
@@ -145,6 +153,8 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
 
     fields = out.fields
     fields["category"] = _category(category, fields["action"])
+    if not console and fields["category"] == RESERVED_CATEGORY:
+        raise FieldError("category", f"'{RESERVED_CATEGORY}' is reserved for the console's own audit trail")
     fields["changes"] = _json_value(changes, "changes", 0, out.sensitive) if changes is not None else None
     fields["metadata"] = out.metadata
     return _finish(fields)
@@ -192,6 +202,7 @@ def _finish(fields: dict) -> dict:
 
 
 __all__ = [
-    "CATEGORIES", "CATEGORY_ALIASES", "FieldError", "OUTCOMES", "REDACTED", "SEVERITIES", "is_sensitive",
+    "CATEGORIES", "CATEGORY_ALIASES", "FieldError", "OUTCOMES", "REDACTED", "RESERVED_ACTION_PREFIX",
+    "RESERVED_CATEGORY", "SEVERITIES", "is_sensitive",
     "normalize_event", "snake",
 ]
