@@ -29,6 +29,9 @@ def _errors(*codes: int) -> dict:
         401: "No bearer token, or an unknown, revoked or expired one.",
         403: "The token's scope (or its user's role) does not allow this call.",
         404: "No such event, or one outside the token's scope (they answer alike).",
+        409: "An event_id of the batch already names another event (other content, perhaps in a project the "
+             "token cannot see): each such item is named by `index` with field `event_id`; nothing is stored "
+             "and nothing of the other event is revealed.",
         413: "The body is too large.",
     }
     return {str(code): _json(_ref("Error"), text[code]) for code in codes}
@@ -296,8 +299,9 @@ PATHS = {
     "/api/v1/events": {"post": {
         "tags": ["ingest"], "operationId": "events_ingest", "summary": "Append events to the log",
         "description": "One event, `{\"events\": [...]}` or a JSON array, up to 1,000. Needs an `ingest` token. "
-                       "A bad batch is refused whole with per-item errors; a repeated event_id is reported as "
-                       "a duplicate, not stored twice.",
+                       "A bad batch is refused whole with per-item errors; a repeat of a stored event (same event_id, "
+                       "same content) is reported as a duplicate, not stored twice; the same event_id with other "
+                       "content is a 409 conflict.",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
             _ref("IngestEvent"),
             {"type": "object", "required": ["events"],
@@ -306,7 +310,7 @@ PATHS = {
         ]}}}},
         "responses": {"202": _json(_ref("IngestResult"), "Stored (or reported as duplicates), each with its "
                                                          "seq and hash."),
-                      **_errors(400, 401, 403, 413)},
+                      **_errors(400, 401, 403, 409, 413)},
     }},
     "/api/v1/audit-logs": {"get": {
         "tags": ["audit-logs"], "operationId": "audit_logs_list", "summary": "List events with filters",

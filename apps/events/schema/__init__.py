@@ -29,11 +29,12 @@ from apps.events.schema.vocabulary import (
     RESERVED_CATEGORY, SEVERITIES, FieldError, snake,
 )
 
-def normalize_event(raw, *, index_field: str = "", console: bool = False) -> dict:
+def normalize_event(raw, *, index_field: str = "", console: bool = False, now=None) -> dict:
     """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid.
 
     The `audit` category and the `audit.*` actions are the console's own (RESERVED_CATEGORY):
-    only its audit trail passes `console=True`; from anyone else they are refused.
+    only its audit trail passes `console=True`; from anyone else they are refused. `now` is the
+    time given to an event sent without one (the very object, so a caller can tell them apart).
     """
     if not isinstance(raw, dict):
         raise FieldError("", "an event must be a JSON object")
@@ -50,7 +51,8 @@ def normalize_event(raw, *, index_field: str = "", console: bool = False) -> dic
     out.fields["event_id"] = event_id or f"evt_{ULID()}"
 
     occurred, name = _pick(body, "timestamp", "occurred_at", "time", "event_time", "published", "created_at")
-    out.fields["occurred_at"] = _timestamp(occurred, "timestamp") if occurred not in (None, "") else timezone.now()
+    out.fields["occurred_at"] = (_timestamp(occurred, "timestamp") if occurred not in (None, "")
+                                 else now or timezone.now())
 
     # action: a dotted string, or seed 001's {operation, status, method}.
     action, _ = _pick(body, "action")
