@@ -72,6 +72,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditconsole.headers.SecurityHeadersMiddleware",
+    # A NUL in the path (404) or a query parameter (400): nothing can hold it (see the module).
+    # Below the headers, so its answers carry them; it answers before any view runs.
+    "auditconsole.request_values.RequestValuesMiddleware",
     # Last, so that it turns the sign-in view's lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

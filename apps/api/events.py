@@ -15,6 +15,7 @@ from apps.events import chain, chain_verification, signing
 from apps.search import export, reads
 from apps.search import cursors
 from apps.api.errors import error_response, field_error, int_param
+from apps.events.canonical import MAX_SAFE_INTEGER
 from apps.events.models import Checkpoint
 from apps.events.ingest import IngestError, event_ingest, events_from_body
 from apps.api.openapi import openapi_document
@@ -224,8 +225,9 @@ def chain_verify(request: HttpRequest) -> JsonResponse:
                      metadata={"reason": "project-limited token"})
         return _whole_log_refused()
     try:
-        from_seq = int_param(request.GET.get("from_seq"), "from_seq", None, 1, 2**62)
-        to_seq = int_param(request.GET.get("to_seq"), "to_seq", None, 1, 2**62)
+        # Bounded by what JSON carries exactly (2^53 - 1): the answer and its audit record echo them.
+        from_seq = int_param(request.GET.get("from_seq"), "from_seq", None, 1, MAX_SAFE_INTEGER)
+        to_seq = int_param(request.GET.get("to_seq"), "to_seq", None, 1, MAX_SAFE_INTEGER)
     except SearchInvalid as invalid:
         return error_response(400, invalid.message, invalid.errors)
     result = chain_verification.chain_verify(from_seq=from_seq, to_seq=to_seq)

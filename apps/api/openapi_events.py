@@ -5,6 +5,7 @@ splitting it further would only scatter one table of routes.
 """
 from __future__ import annotations
 
+from apps.events.canonical import MAX_SAFE_INTEGER
 from apps.search.export import CSV_COLUMNS
 from apps.search.params import DEFAULT_LIMIT, EXPORT_FORMATS, MAX_LIMIT, MAX_OFFSET
 
@@ -361,8 +362,8 @@ PATHS = {
         "description": "Recomputes the chain over a seq range (default: all) and names the first seq that "
                        "does not match. Needs a `read` or `auditor` token not limited to projects.",
         "parameters": [
-            _query_param("from_seq", "First seq to check.", {"type": "integer", "minimum": 1}),
-            _query_param("to_seq", "Last seq to check.", {"type": "integer", "minimum": 1}),
+            _query_param("from_seq", "First seq to check.", {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER}),
+            _query_param("to_seq", "Last seq to check.", {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER}),
         ],
         "responses": {"200": _json(_ref("ChainVerification"), "The outcome."), **_errors(400, 401, 403)},
     }},
