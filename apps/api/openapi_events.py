@@ -306,8 +306,8 @@ PATHS = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
             _ref("IngestEvent"),
             {"type": "object", "required": ["events"],
-             "properties": {"events": {"type": "array", "items": _ref("IngestEvent"), "maxItems": 1000}}},
-            {"type": "array", "items": _ref("IngestEvent"), "maxItems": 1000},
+             "properties": {"events": {"type": "array", "items": _ref("IngestEvent"), "minItems": 1, "maxItems": 1000}}},
+            {"type": "array", "items": _ref("IngestEvent"), "minItems": 1, "maxItems": 1000},
         ]}}}},
         "responses": {"202": _json(_ref("IngestResult"), "Stored (or reported as duplicates), each with its "
                                                          "seq and hash."),
