@@ -178,6 +178,10 @@ WHITENOISE_USE_FINDERS = True
 # limit is raised to match so the API can answer with its own JSON error.
 INGEST_MAX_BODY_BYTES = 5 * 1024 * 1024
 INGEST_MAX_BATCH = 1000
+# How far ahead of the server's clock an event may be dated (clock skew is real; the year 9999
+# is not): later timestamps are refused with a 400 naming `timestamp`. The earliest accepted is
+# 1970-01-01T00:00:00Z (README, "Timestamps").
+INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=24 * 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # Keys whose values are replaced by "[REDACTED]" at ingest, wherever they occur in an event.

@@ -14,6 +14,9 @@ in `metadata` under their original path (`resource.tags.Environment` stays finda
 from __future__ import annotations
 
 
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.conf import settings
 from django.utils import timezone
 from ulid import ULID
 
@@ -51,7 +54,7 @@ def normalize_event(raw, *, index_field: str = "", console: bool = False, now=No
     out.fields["event_id"] = event_id or f"evt_{ULID()}"
 
     occurred, name = _pick(body, "timestamp", "occurred_at", "time", "event_time", "published", "created_at")
-    out.fields["occurred_at"] = (_timestamp(occurred, "timestamp") if occurred not in (None, "")
+    out.fields["occurred_at"] = (_timestamp_accepted(_timestamp(occurred, "timestamp"), now) if occurred not in (None, "")
                                  else now or timezone.now())
 
     # action: a dotted string, or seed 001's {operation, status, method}.
@@ -160,6 +163,24 @@ def normalize_event(raw, *, index_field: str = "", console: bool = False, now=No
     fields["changes"] = _json_value(changes, "changes", 0, out.sensitive) if changes is not None else None
     fields["metadata"] = out.metadata
     return _finish(fields)
+
+
+# The earliest time an event may carry: nothing an audit log records happened before the Unix
+# epoch, and times before it are a client's zero value or a unit mistake (epoch seconds read as
+# something else), which would sit at the far end of every timeline.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+
+
+def _timestamp_accepted(value: datetime, now) -> datetime:
+    """`value`, unless it lies outside the accepted range: from EARLIEST_TIME up to
+    settings.INGEST_MAX_FUTURE_SECONDS after the server's clock (see the README, "Timestamps")."""
+    if value < EARLIEST_TIME:
+        raise FieldError("timestamp", f"{value.isoformat()} is before 1970-01-01T00:00:00Z, the earliest time accepted")
+    latest = (now or timezone.now()) + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
+    if value > latest:
+        raise FieldError("timestamp", f"{value.isoformat()} is more than {settings.INGEST_MAX_FUTURE_SECONDS:,} seconds "
+                                      "ahead of the server's clock; check the sender's clock and time zone")
+    return value
 
 
 def _category(given, action: str) -> str:
