@@ -34,6 +34,7 @@ def _errors(*codes: int) -> dict:
              "token cannot see): each such item is named by `index` with field `event_id`; nothing is stored "
              "and nothing of the other event is revealed.",
         413: "The body is too large.",
+        415: "The body is not JSON (send Content-Type application/json or a CloudEvents JSON type).",
     }
     return {str(code): _json(_ref("Error"), text[code]) for code in codes}
 
@@ -311,7 +312,7 @@ PATHS = {
         ]}}}},
         "responses": {"202": _json(_ref("IngestResult"), "Stored (or reported as duplicates), each with its "
                                                          "seq and hash."),
-                      **_errors(400, 401, 403, 409, 413)},
+                      **_errors(400, 401, 403, 409, 413, 415)},
     }},
     "/api/v1/audit-logs": {"get": {
         "tags": ["audit-logs"], "operationId": "audit_logs_list", "summary": "List events with filters",

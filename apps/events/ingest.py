@@ -51,6 +51,9 @@ def events_from_body(body: bytes, content_type: str = "application/json", header
         raise IngestError(f"the body is larger than {settings.INGEST_MAX_BODY_BYTES // (1024 * 1024)} MiB", status=413)
     content_type = (content_type or "").split(";")[0].strip().lower()
     headers = headers or {}
+    if body and not _is_json(content_type):
+        raise IngestError(f"the body must be JSON (Content-Type application/json, application/cloudevents+json or "
+                          f"application/cloudevents-batch+json); got '{content_type[:100] or 'none'}'", status=415)
     if headers.get("ce-specversion"):
         # CloudEvents binary mode: the envelope is in ce-* headers, the body is the data.
         envelope = {key[3:]: value for key, value in headers.items() if key.startswith("ce-")}
@@ -71,6 +74,12 @@ def events_from_body(body: bytes, content_type: str = "application/json", header
     if isinstance(payload, dict):
         return [payload]
     raise IngestError("the body must be an event object, {\"events\": [...]}, or an array of events")
+
+
+def _is_json(content_type: str) -> bool:
+    """application/json or a JSON-based type (`application/<anything>+json`, RFC 6839)."""
+    return content_type == "application/json" or (content_type.startswith("application/")
+                                                   and content_type.endswith("+json"))
 
 
 @dataclass

@@ -47,7 +47,10 @@ def normalize_event(raw, *, index_field: str = "", console: bool = False, now=No
     out = _Event()
     body, original = _snaked(raw)
 
-    event_id, _ = _pick(body, "event_id", "id", "uuid", "insert_id", "audit_id")
+    event_id, id_name = _pick(body, "event_id", "id", "uuid", "insert_id", "audit_id")
+    if event_id is None and id_name == "event_id":
+        # A null id would get a new server id on every retry, storing the event twice.
+        raise FieldError("event_id", "is null; send a string, or leave event_id out to have one made")
     if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
         raise FieldError("event_id", "must be a string")
     event_id = _text(event_id, "event_id", 200).strip() if event_id is not None else ""
@@ -69,8 +72,14 @@ def normalize_event(raw, *, index_field: str = "", console: bool = False, now=No
         for key, value in nested.items():
             out.keep(("action", key), _json_value(value, f"action.{key}", 0, out.sensitive))
     elif action is not None:
+        if not isinstance(action, str):
+            # A number is not an action name: stored as "5" it would match nothing anyone searches for.
+            raise FieldError("action", "must be a string (a dotted name like auth.login) or an object "
+                                       "{operation, status, method}")
         action_string = _text(action, "action", 200).strip()
     if not action_string and event_type is not None:
+        if not isinstance(event_type, str):
+            raise FieldError("event_type", "must be a string (a dotted name like auth.login)")
         action_string = _text(event_type, "event_type", 200).strip()
     elif event_type is not None:
         kept_as = original.get("event_type") or original.get("type") or "event_type"
