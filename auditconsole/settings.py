@@ -192,6 +192,11 @@ AUDIT_REDACT_KEYS = [k.lower() for k in env("AUDIT_REDACT_KEYS")]
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
 AUDIT_SIGNING_KEY_FILE = Path(env("AUDIT_SIGNING_KEY_FILE", default=str(BASE_DIR / ".signing_key")))
 AUDIT_CHECKPOINT_EVERY = env("AUDIT_CHECKPOINT_EVERY")
+# The worker signs the chain head this often (seconds, a divisor of 60) and appends each new
+# checkpoint to the witness file in AUDIT_WITNESS_DIR (apps.events.witness): a directory outside
+# the database, ideally append-only or on another host. Empty: no witness (not recommended).
+AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=10)
+AUDIT_WITNESS_DIR = env("AUDIT_WITNESS_DIR", default="")
 
 # Sessions and cookies. Secure cookies are switched on when the console is served over TLS.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
