@@ -207,3 +207,18 @@ def test_the_console_survives_a_database_restart_and_outage_and_loses_nothing(se
             return db.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", [job_id]).fetchone()[0] == "succeeded"
 
     _wait_for(job_done, 90)
+
+
+@pytest.mark.parametrize("path, kind", [("/api/v1/audit-logs", "application/json"), ("/events/", "text/html")])
+def test_a_lost_database_connection_is_a_503_with_retry_after_not_a_500(rf, path, kind):
+    from auditconsole.errors import server_error
+
+    try:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+    except psycopg.OperationalError:
+        response = server_error(rf.get(path))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response["Content-Type"].startswith(kind)
+    assert b"unavailable" in response.content
