@@ -35,7 +35,7 @@ _APP = get_wsgi_application()
 schema = schemathesis.openapi.from_dict(openapi_document())
 schema.app = _app_in_the_test_transaction
 
-EXAMPLES = 15
+EXAMPLES = 10
 
 
 @pytest.fixture

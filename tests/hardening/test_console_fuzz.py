@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 # Never fuzzed here: the live view's event stream never ends (tests/search/test_live.py covers
 # it), and signing out would end the session the other examples use.
 SKIPPED = {"events/live/stream/", "accounts/logout/"}
-EXAMPLES = 4
+EXAMPLES = 3
 
 # The viewer's parameters (apps.search.params and the viewer's own), so that examples reach
 # the parsing of each rather than only the refusal of unknown names.
