@@ -92,3 +92,24 @@ def test_exports_carry_events_at_the_ends_of_time(extreme_log, people, fmt):
 
 def test_the_chain_verifies_with_events_at_the_ends_of_time(extreme_log, read_api):
     assert read_api.get("/api/v1/verify").json()["valid"] is True
+
+
+@pytest.mark.parametrize("start, end", [("0001-01-01T00:00:00Z", "2026-12-31T23:59:59Z"),
+                                        ("2026-01-01T00:00:00Z", "9999-12-31T23:59:59Z")])
+def test_a_report_over_a_period_reaching_the_ends_of_time_is_made_or_refused_never_a_500(
+        extreme_log, people, tmp_path, settings, start, end):
+    from apps.reports.generation import report_generate
+    from apps.reports.models import Report
+
+    settings.REPORTS_ROOT = tmp_path
+    api = ApiClient(token_issue(scope="read", user=people["compliance"]).secret)
+    response = api.post("/api/v1/reports", {
+        "report_type": "compliance_audit", "compliance_framework": "soc2_type2",
+        "date_range": {"start_date": start, "end_date": end}, "format": "pdf"})
+
+    assert response.status_code in (202, 400), response.content
+    if response.status_code == 202:
+        report_generate(response.json()["id"])
+        assert Report.objects.get(pk=response.json()["id"]).status == "done"
+    else:
+        assert response.json()["errors"][0]["field"]
