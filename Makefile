@@ -30,7 +30,8 @@ migrate: setup
 	@$(ENV) $(PY) manage.py migrate --noinput -v0
 
 run: setup pdflibs
-	@set -e; $(ENV) \
+	@# Checkpoints are witnessed outside the database (README, Integrity): var/witness unless set.
+	@set -e; $(ENV) export AUDIT_WITNESS_DIR="$${AUDIT_WITNESS_DIR:-$(CURDIR)/var/witness}"; \
 	$(PY) manage.py migrate --noinput -v0; \
 	$(PY) manage.py collectstatic --noinput -v0; \
 	$(PY) manage.py bootstrap_demo; \

@@ -1,9 +1,18 @@
 """What the console answers when a request fails unexpectedly (urls.handler500).
 
-One failure is not a fault of the console but a full house: every pooled database connection
-is busy (long exports, a burst of requests) and none came free within DB_POOL_TIMEOUT. That is
-answered 503 Service Unavailable with Retry-After, so that API clients and proxies retry
-instead of treating it as a bug. Everything else keeps Django's plain 500.
+Two failures are not faults of the console but of its database, and both are answered
+503 Service Unavailable with Retry-After, so that API clients and proxies retry instead of
+treating them as a bug:
+
+- a full house: every pooled database connection is busy (long exports, a burst of requests)
+  and none came free within DB_POOL_TIMEOUT;
+- the database is away (restarting, failed over, unreachable): the connection or the query
+  failed with an OperationalError or InterfaceError (psycopg's "connection refused",
+  AdminShutdown, "server closed the connection"). The pool's timeout during an outage is told
+  apart from a busy pool by one quick connection attempt.
+
+Ingest is one transaction, so a request that fails this way stored nothing: a retry is safe.
+Everything else keeps Django's plain 500.
 
 Neither page may touch the database (there may be none to be had), so neither renders the
 console's layout, which reads the signed-in user.
@@ -12,6 +21,9 @@ from __future__ import annotations
 
 import sys
 
+import psycopg
+from django.db import connection
+from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views.defaults import server_error as django_server_error
@@ -19,26 +31,56 @@ from psycopg_pool import PoolTimeout
 
 RETRY_AFTER_SECONDS = 5
 BUSY_MESSAGE = "The console is busy: every database connection is in use. Try again in a few seconds."
+UNAVAILABLE_MESSAGE = ("The console's database is unavailable (restarting or unreachable); nothing of this request "
+                       "was stored. Try again in a few seconds.")
+
+
+def _causes(error: BaseException | None):
+    """`error` and what it was raised from (Django wraps the driver's errors)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        yield error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
 
 
 def _is_pool_timeout(error: BaseException | None) -> bool:
-    """Whether `error` is, or was raised from, the pool's timeout (Django wraps it)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, PoolTimeout):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
+    return any(isinstance(cause, PoolTimeout) for cause in _causes(error))
+
+
+def _is_database_away(error: BaseException | None) -> bool:
+    return any(isinstance(cause, (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError))
+               and not isinstance(cause, PoolTimeout) for cause in _causes(error))
+
+
+def _database_answers() -> bool:
+    """One quick connection attempt outside the pool: is the database there at all?"""
+    params = connection.get_connection_params()
+    params.pop("pool", None)
+    params["connect_timeout"] = 2
+    try:
+        with psycopg.connect(**params) as probe:
+            probe.execute("SELECT 1")
+    except Exception:
+        return False
+    return True
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if not _is_pool_timeout(sys.exc_info()[1]):
+    error = sys.exc_info()[1]
+    if _is_pool_timeout(error):
+        message = BUSY_MESSAGE if _database_answers() else UNAVAILABLE_MESSAGE
+    elif _is_database_away(error):
+        message = UNAVAILABLE_MESSAGE
+    else:
         return django_server_error(request)
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(
-            {"error": BUSY_MESSAGE, "errors": [{"index": None, "field": None, "message": BUSY_MESSAGE}]}, status=503)
+            {"error": message, "errors": [{"index": None, "field": None, "message": message}]}, status=503)
     else:
-        response = HttpResponse(loader.get_template("503.html").render({"message": BUSY_MESSAGE}), status=503)
+        title = "Busy" if message == BUSY_MESSAGE else "Database unavailable"
+        response = HttpResponse(loader.get_template("503.html").render({"title": title, "message": message}),
+                                status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
     return response

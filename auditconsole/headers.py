@@ -19,4 +19,7 @@ class SecurityHeadersMiddleware:
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # Pages and API answers carry events (and who may see them): no browser, proxy or shared
+        # cache may keep them. Static files are answered by WhiteNoise above and keep their caching.
+        response.setdefault("Cache-Control", "no-store")
         return response

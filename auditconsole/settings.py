@@ -77,6 +77,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditconsole.headers.SecurityHeadersMiddleware",
+    # A NUL in the path (404) or a query parameter (400): nothing can hold it (see the module).
+    # Below the headers, so its answers carry them; it answers before any view runs.
+    "auditconsole.request_values.RequestValuesMiddleware",
     # Last, so that it turns the sign-in view's lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -180,6 +183,10 @@ WHITENOISE_USE_FINDERS = True
 # limit is raised to match so the API can answer with its own JSON error.
 INGEST_MAX_BODY_BYTES = 5 * 1024 * 1024
 INGEST_MAX_BATCH = 1000
+# How far ahead of the server's clock an event may be dated (clock skew is real; the year 9999
+# is not): later timestamps are refused with a 400 naming `timestamp`. The earliest accepted is
+# 1970-01-01T00:00:00Z (README, "Timestamps").
+INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=24 * 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # Keys whose values are replaced by "[REDACTED]" at ingest, wherever they occur in an event.
@@ -190,6 +197,11 @@ AUDIT_REDACT_KEYS = [k.lower() for k in env("AUDIT_REDACT_KEYS")]
 AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
 AUDIT_SIGNING_KEY_FILE = Path(env("AUDIT_SIGNING_KEY_FILE", default=str(BASE_DIR / ".signing_key")))
 AUDIT_CHECKPOINT_EVERY = env("AUDIT_CHECKPOINT_EVERY")
+# The worker signs the chain head this often (seconds, a divisor of 60) and appends each new
+# checkpoint to the witness file in AUDIT_WITNESS_DIR (apps.events.witness): a directory outside
+# the database, ideally append-only or on another host. Empty: no witness (not recommended).
+AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=10)
+AUDIT_WITNESS_DIR = env("AUDIT_WITNESS_DIR", default="")
 
 # Sessions and cookies. Secure cookies are switched on when the console is served over TLS.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
@@ -231,7 +243,9 @@ CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", default="http://127.0.0.1:8000")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # An ordinary refusal (403, 404) is logged as one line, without the traceback Django attaches.
+    "filters": {"refusals_without_traceback": {"()": "auditconsole.logging_filters.RefusalsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["refusals_without_traceback"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {"procrastinate": {"level": "WARNING"}},
 }

@@ -15,6 +15,7 @@ from apps.events import chain, chain_verification, signing
 from apps.search import export, reads
 from apps.search import cursors
 from apps.api.errors import error_response, field_error, int_param
+from apps.events.canonical import MAX_SAFE_INTEGER
 from apps.events.models import Checkpoint
 from apps.events.ingest import IngestError, event_ingest, events_from_body
 from apps.api.openapi import openapi_document
@@ -26,6 +27,7 @@ from apps.exports.formats import FormatInvalid, export_format_for
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.models import ApiToken
 from apps.rbac.permissions import public, token_required
+from apps.rbac.scoping import event_scope
 
 READ_SCOPES = (ApiToken.Scope.READ, ApiToken.Scope.AUDITOR)
 MAX_LIMIT = 1000
@@ -43,9 +45,16 @@ def _content_length(request: HttpRequest) -> int:
         raise IngestError("the Content-Length header is not a number") from None
 
 
+def _sees_part_of_the_log(token: ApiToken) -> bool:
+    """Whether the token sees less than the whole log: limited to projects, to a window, or
+    acting for a user whose role sees part of it (an empty scope condition is the whole log)."""
+    return bool(event_scope(token))
+
+
 def _whole_log_refused() -> JsonResponse:
-    # The chain spans every project: its length and hashes are not for a project-limited token.
-    return error_response(403, "chain verification covers the whole log; a project-limited token may not call it")
+    # The chain spans every event: its length and hashes are not for a token that sees only part.
+    return error_response(403, "chain verification covers the whole log; a project-limited token, or one that sees "
+                               "only part of the log (a window, its user's scope), may not call it")
 
 
 @require_POST
@@ -224,13 +233,14 @@ def audit_log_detail(request: HttpRequest, event_id: str) -> JsonResponse:
 @require_GET
 @token_required(*READ_SCOPES, audit_action="audit.api.verify")
 def chain_verify(request: HttpRequest) -> JsonResponse:
-    if request.api_token.projects:
+    if _sees_part_of_the_log(request.api_token):
         audit_record(request=request, action="audit.api.verify", outcome="denied", status_code=403,
-                     metadata={"reason": "project-limited token"})
+                     metadata={"reason": "the token sees only part of the log"})
         return _whole_log_refused()
     try:
-        from_seq = int_param(request.GET.get("from_seq"), "from_seq", None, 1, 2**62)
-        to_seq = int_param(request.GET.get("to_seq"), "to_seq", None, 1, 2**62)
+        # Bounded by what JSON carries exactly (2^53 - 1): the answer and its audit record echo them.
+        from_seq = int_param(request.GET.get("from_seq"), "from_seq", None, 1, MAX_SAFE_INTEGER)
+        to_seq = int_param(request.GET.get("to_seq"), "to_seq", None, 1, MAX_SAFE_INTEGER)
     except SearchInvalid as invalid:
         return error_response(400, invalid.message, invalid.errors)
     result = chain_verification.chain_verify(from_seq=from_seq, to_seq=to_seq)
@@ -244,7 +254,7 @@ def chain_verify(request: HttpRequest) -> JsonResponse:
 @token_required(*READ_SCOPES)
 def checkpoint_list(request: HttpRequest) -> JsonResponse:
     """Signed checkpoints and the public key that verifies them, for offline verification."""
-    if request.api_token.projects:
+    if _sees_part_of_the_log(request.api_token):
         return _whole_log_refused()
     checkpoints = Checkpoint.objects.order_by("-seq")[:1000]
     return JsonResponse({

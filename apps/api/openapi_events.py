@@ -5,6 +5,7 @@ splitting it further would only scatter one table of routes.
 """
 from __future__ import annotations
 
+from apps.events.canonical import MAX_SAFE_INTEGER
 from apps.search.export import CSV_COLUMNS
 from apps.search.params import DEFAULT_LIMIT, EXPORT_FORMATS, MAX_LIMIT, MAX_OFFSET
 
@@ -29,7 +30,11 @@ def _errors(*codes: int) -> dict:
         401: "No bearer token, or an unknown, revoked or expired one.",
         403: "The token's scope (or its user's role) does not allow this call.",
         404: "No such event, or one outside the token's scope (they answer alike).",
+        409: "An event_id of the batch already names another event (other content, perhaps in a project the "
+             "token cannot see): each such item is named by `index` with field `event_id`; nothing is stored "
+             "and nothing of the other event is revealed.",
         413: "The body is too large.",
+        415: "The body is not JSON (send Content-Type application/json or a CloudEvents JSON type).",
     }
     return {str(code): _json(_ref("Error"), text[code]) for code in codes}
 
@@ -303,17 +308,18 @@ PATHS = {
     "/api/v1/events": {"post": {
         "tags": ["ingest"], "operationId": "events_ingest", "summary": "Append events to the log",
         "description": "One event, `{\"events\": [...]}` or a JSON array, up to 1,000. Needs an `ingest` token. "
-                       "A bad batch is refused whole with per-item errors; a repeated event_id is reported as "
-                       "a duplicate, not stored twice.",
+                       "A bad batch is refused whole with per-item errors; a repeat of a stored event (same event_id, "
+                       "same content) is reported as a duplicate, not stored twice; the same event_id with other "
+                       "content is a 409 conflict.",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
             _ref("IngestEvent"),
             {"type": "object", "required": ["events"],
-             "properties": {"events": {"type": "array", "items": _ref("IngestEvent"), "maxItems": 1000}}},
-            {"type": "array", "items": _ref("IngestEvent"), "maxItems": 1000},
+             "properties": {"events": {"type": "array", "items": _ref("IngestEvent"), "minItems": 1, "maxItems": 1000}}},
+            {"type": "array", "items": _ref("IngestEvent"), "minItems": 1, "maxItems": 1000},
         ]}}}},
         "responses": {"202": _json(_ref("IngestResult"), "Stored (or reported as duplicates), each with its "
                                                          "seq and hash."),
-                      **_errors(400, 401, 403, 413)},
+                      **_errors(400, 401, 403, 409, 413, 415)},
     }},
     "/api/v1/audit-logs": {"get": {
         "tags": ["audit-logs"], "operationId": "audit_logs_list", "summary": "List events with filters",
@@ -368,8 +374,8 @@ PATHS = {
         "description": "Recomputes the chain over a seq range (default: all) and names the first seq that "
                        "does not match. Needs a `read` or `auditor` token not limited to projects.",
         "parameters": [
-            _query_param("from_seq", "First seq to check.", {"type": "integer", "minimum": 1}),
-            _query_param("to_seq", "Last seq to check.", {"type": "integer", "minimum": 1}),
+            _query_param("from_seq", "First seq to check.", {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER}),
+            _query_param("to_seq", "Last seq to check.", {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER}),
         ],
         "responses": {"200": _json(_ref("ChainVerification"), "The outcome."), **_errors(400, 401, 403)},
     }},

@@ -44,6 +44,7 @@ from apps.events.actor_rollups import ActorRollups, actor_keys, tail_counts
 from apps.events.models import Checkpoint, Event, VerificationRun
 from apps.events.rollup_tops import rollup_top_bounded
 from apps.events.security_signals import SIGNALS, Signal
+from apps.events.time_bounds import time_shift
 from apps.rbac.grants import grants_of
 from apps.rbac.scoping import event_scope
 from apps.search.activity import CONSOLE, SYSTEMS, activity_q
@@ -411,5 +412,5 @@ def ingestion_get(*, now: datetime, sources: int = 6) -> dict:
         series[value] = _fill(counts, start, now, "hour")
     last_seen = rollups.rollup_last_seen(dimension="source", since=now - timedelta(days=7))
     quiet = sorted(((value, seen) for value, seen in last_seen.items()
-                    if seen + timedelta(hours=1) < now - QUIET_AFTER), key=lambda item: item[1])
+                    if time_shift(seen, timedelta(hours=1)) < now - QUIET_AFTER), key=lambda item: item[1])
     return {"sources": top, "series": series, "quiet": quiet, "start": start}

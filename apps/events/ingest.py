@@ -9,9 +9,12 @@ import json
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from apps.events.errors import field_error
-from apps.events.chain import Appended, chain_append, hash_label
+from apps.events.chain import Appended, chain_append, content_of, event_hash, hash_label
+from apps.events.models import Event
 from apps.events.schema import FieldError, normalize_event
 
 
@@ -48,6 +51,9 @@ def events_from_body(body: bytes, content_type: str = "application/json", header
         raise IngestError(f"the body is larger than {settings.INGEST_MAX_BODY_BYTES // (1024 * 1024)} MiB", status=413)
     content_type = (content_type or "").split(";")[0].strip().lower()
     headers = headers or {}
+    if body and not _is_json(content_type):
+        raise IngestError(f"the body must be JSON (Content-Type application/json, application/cloudevents+json or "
+                          f"application/cloudevents-batch+json); got '{content_type[:100] or 'none'}'", status=415)
     if headers.get("ce-specversion"):
         # CloudEvents binary mode: the envelope is in ce-* headers, the body is the data.
         envelope = {key[3:]: value for key, value in headers.items() if key.startswith("ce-")}
@@ -68,6 +74,12 @@ def events_from_body(body: bytes, content_type: str = "application/json", header
     if isinstance(payload, dict):
         return [payload]
     raise IngestError("the body must be an event object, {\"events\": [...]}, or an array of events")
+
+
+def _is_json(content_type: str) -> bool:
+    """application/json or a JSON-based type (`application/<anything>+json`, RFC 6839)."""
+    return content_type == "application/json" or (content_type.startswith("application/")
+                                                   and content_type.endswith("+json"))
 
 
 @dataclass
@@ -111,9 +123,12 @@ def event_ingest(raw_events: list, *, projects: list[str] | None = None) -> Inge
     if len(raw_events) > settings.INGEST_MAX_BATCH:
         raise IngestError(f"a batch holds at most {settings.INGEST_MAX_BATCH} events; this one has {len(raw_events)}")
     normalized, errors = [], []
+    # The time of events sent without one: the same object for all, so that `is` tells which
+    # times were given by the server (a retry of such an event is the same event at another time).
+    now = timezone.now()
     for index, raw in enumerate(raw_events):
         try:
-            event = normalize_event(raw)
+            event = normalize_event(raw, now=now)
             if projects:
                 _check_project(event, projects)
             normalized.append(event)
@@ -123,7 +138,47 @@ def event_ingest(raw_events: list, *, projects: list[str] | None = None) -> Inge
             errors.append({"index": index, "field": None, "message": "the event is nested too deeply"})
     if errors:
         raise IngestError(f"{len(errors)} of {len(raw_events)} events are invalid; nothing was stored", errors=errors)
-    return IngestResult(appended=chain_append(normalized))
+    return IngestResult(appended=_append_unless_conflicting(normalized, now=now))
+
+
+@transaction.atomic
+def _append_unless_conflicting(events: list[dict], *, now) -> list[Appended]:
+    """chain_append, refused whole (409, rolled back) if an event_id already names another event.
+
+    An event_id is the client's idempotency key, and ids are unique across the whole log. A
+    repeat of the same event (the same content, whatever its receipt time) is a duplicate and
+    answered with its seq and hash; the same id with other content (another project's event,
+    which the token may not even see, or a changed event) is a conflict that names only the
+    field: nothing of the stored event is revealed.
+    """
+    appended = chain_append(events)
+    repeated = [index for index, item in enumerate(appended) if item.duplicate]
+    if not repeated:
+        return appended
+    # Still under the chain-head lock chain_append took: the stored events cannot change.
+    stored = {
+        row["event_id"]: row
+        for row in Event.objects.filter(event_id__in={appended[i].event_id for i in repeated}).values(
+            "event_id", "seq", "received_at", "occurred_at", "prev_hash", "hash")
+    }
+    conflicts = [index for index in repeated if not _same_event(events[index], stored[appended[index].event_id], now)]
+    if conflicts:
+        raise IngestError(
+            f"{len(conflicts)} of {len(events)} events reuse an event_id that names another event; nothing was stored",
+            status=409,
+            errors=[field_error("event_id", f"event_id '{appended[index].event_id}' is already taken by another "
+                                            "event; send a new id, or this event exactly as first sent", index=index)
+                    for index in conflicts],
+        )
+    return appended
+
+
+def _same_event(event: dict, row: dict, now) -> bool:
+    """Whether `event`, stored in `row`'s place, would have `row`'s hash: the same content."""
+    placed = {**event, "seq": row["seq"], "received_at": row["received_at"]}
+    if event["occurred_at"] is now:
+        placed["occurred_at"] = row["occurred_at"]
+    return event_hash(bytes(row["prev_hash"]), content_of(placed)) == bytes(row["hash"])
 
 
 def _check_project(event: dict, projects: list[str]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from procrastinate.contrib.django import app
 
@@ -10,15 +11,18 @@ from apps.events.chain import checkpoint_create
 from apps.events.models import Checkpoint
 from apps.events.rollups import rollups_catch_up
 from apps.events.verification_runs import verification_run_incremental
+from apps.events.witness import witness_publish
 
 logger = logging.getLogger(__name__)
 
 
-@app.periodic(cron="*/5 * * * *")
+# Every AUDIT_CHECKPOINT_SECONDS seconds (croniter's sixth field is the second).
+@app.periodic(cron=f"* * * * * */{settings.AUDIT_CHECKPOINT_SECONDS}")
 @app.task(queue="chain", queueing_lock="checkpoint")
 def checkpoint_periodic(timestamp: int) -> int | None:
-    """Sign the chain head every five minutes when events arrived since the last checkpoint,
-    so that at most five minutes of the log are ever covered by no signature."""
+    """Sign the chain head every few seconds when events arrived since the last checkpoint,
+    and append the new checkpoints to the witness outside the database (apps.events.witness),
+    so that only seconds of the log are ever covered by no witnessed signature."""
     # Between jobs the worker's connection may have gone stale, as between requests. Called
     # directly inside a caller's transaction, closing it would end that transaction instead.
     if not connection.in_atomic_block:
@@ -26,6 +30,8 @@ def checkpoint_periodic(timestamp: int) -> int | None:
     checkpoint = checkpoint_create(reason=Checkpoint.Reason.INTERVAL)
     if checkpoint is not None:
         logger.info("signed checkpoint at seq %s", checkpoint.seq)
+    # After the checkpoint's commit; also publishes those chain_append signed every N events.
+    witness_publish()
     return checkpoint.seq if checkpoint else None
 
 

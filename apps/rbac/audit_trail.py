@@ -159,4 +159,6 @@ def audit_record(
     }
     if changes is not None:
         raw["changes"] = changes
-    chain_append([normalize_event(raw)])
+    # console=True: the one caller allowed the reserved category and actions (schema refuses
+    # them from ingest and imports, so these records cannot be forged).
+    chain_append([normalize_event(raw, console=True)])

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from apps.events.chain import format_time
+from apps.events.time_bounds import time_shift
 from apps.events.models import Event
 from apps.search.filters import PAGING, viewer_querystring  # noqa: F401 (the viewer's links use both)
 
@@ -46,6 +47,6 @@ def event_pivots(event: Event) -> list[dict]:
                        "url": viewer_url(q=f"session_id:{quoted(event.session_id)}", range="all", sort="oldest")})
     window = timedelta(minutes=15)
     pivots.append({"label": "Around this time", "value": "±15 minutes",
-                   "url": viewer_url(start_date=format_time(event.occurred_at - window),
-                                     end_date=format_time(event.occurred_at + window), sort="oldest")})
+                   "url": viewer_url(start_date=format_time(time_shift(event.occurred_at, -window)),
+                                     end_date=format_time(time_shift(event.occurred_at, window)), sort="oldest")})
     return pivots

@@ -5,7 +5,6 @@ import json
 import threading
 from datetime import timedelta
 
-import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from django.db import connection
 
 from apps.outbound.backoff import backoff_delay
 from apps.outbound.crypto import SecretError, secret_decrypt, secret_encrypt

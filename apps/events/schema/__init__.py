@@ -14,6 +14,9 @@ in `metadata` under their original path (`resource.tags.Environment` stays finda
 from __future__ import annotations
 
 
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.conf import settings
 from django.utils import timezone
 from ulid import ULID
 
@@ -25,11 +28,17 @@ from apps.events.schema.values import (
     _Event, _ip, _json_value, _pick, _snaked, _tags, _text, _timestamp, is_sensitive,
 )
 from apps.events.schema.vocabulary import (
-    _ACTION, CATEGORIES, CATEGORY_ALIASES, MAX_SHORT_TEXT, MAX_TEXT, OUTCOMES, REDACTED, SEVERITIES, FieldError, snake,
+    _ACTION, CATEGORIES, CATEGORY_ALIASES, MAX_SHORT_TEXT, MAX_TEXT, OUTCOMES, REDACTED, RESERVED_ACTION_PREFIX,
+    RESERVED_CATEGORY, SEVERITIES, FieldError, snake,
 )
 
-def normalize_event(raw, *, index_field: str = "") -> dict:
-    """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid."""
+def normalize_event(raw, *, index_field: str = "", console: bool = False, now=None) -> dict:
+    """Stored fields of one event (without seq, received_at and hashes); FieldError when invalid.
+
+    The `audit` category and the `audit.*` actions are the console's own (RESERVED_CATEGORY):
+    only its audit trail passes `console=True`; from anyone else they are refused. `now` is the
+    time given to an event sent without one (the very object, so a caller can tell them apart).
+    """
     if not isinstance(raw, dict):
         raise FieldError("", "an event must be a JSON object")
     if _is_cloudevent(raw):
@@ -38,14 +47,18 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
     out = _Event()
     body, original = _snaked(raw)
 
-    event_id, _ = _pick(body, "event_id", "id", "uuid", "insert_id", "audit_id")
+    event_id, id_name = _pick(body, "event_id", "id", "uuid", "insert_id", "audit_id")
+    if event_id is None and id_name == "event_id":
+        # A null id would get a new server id on every retry, storing the event twice.
+        raise FieldError("event_id", "is null; send a string, or leave event_id out to have one made")
     if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, (str, int))):
         raise FieldError("event_id", "must be a string")
     event_id = _text(event_id, "event_id", 200).strip() if event_id is not None else ""
     out.fields["event_id"] = event_id or f"evt_{ULID()}"
 
     occurred, name = _pick(body, "timestamp", "occurred_at", "time", "event_time", "published", "created_at")
-    out.fields["occurred_at"] = _timestamp(occurred, "timestamp") if occurred not in (None, "") else timezone.now()
+    out.fields["occurred_at"] = (_timestamp_accepted(_timestamp(occurred, "timestamp"), now) if occurred not in (None, "")
+                                 else now or timezone.now())
 
     # action: a dotted string, or seed 001's {operation, status, method}.
     action, _ = _pick(body, "action")
@@ -59,8 +72,14 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         for key, value in nested.items():
             out.keep(("action", key), _json_value(value, f"action.{key}", 0, out.sensitive))
     elif action is not None:
+        if not isinstance(action, str):
+            # A number is not an action name: stored as "5" it would match nothing anyone searches for.
+            raise FieldError("action", "must be a string (a dotted name like auth.login) or an object "
+                                       "{operation, status, method}")
         action_string = _text(action, "action", 200).strip()
     if not action_string and event_type is not None:
+        if not isinstance(event_type, str):
+            raise FieldError("event_type", "must be a string (a dotted name like auth.login)")
         action_string = _text(event_type, "event_type", 200).strip()
     elif event_type is not None:
         kept_as = original.get("event_type") or original.get("type") or "event_type"
@@ -70,6 +89,9 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
         raise FieldError("action", "is required (send `action` or `event_type`, e.g. \"auth.login\")")
     if not _ACTION.match(action_string):
         raise FieldError("action", f"'{action_string[:60]}' is not a dotted action name like auth.login or iam.role.update")
+    if not console and (action_string + ".").startswith(RESERVED_ACTION_PREFIX):
+        raise FieldError("action", f"'{action_string[:60]}': actions under `{RESERVED_ACTION_PREFIX}` are reserved "
+                                   "for the console's own audit trail")
     out.fields["action"] = action_string
 
     status, status_name = _pick(body, "outcome", "status", "result")
@@ -145,9 +167,29 @@ def normalize_event(raw, *, index_field: str = "") -> dict:
 
     fields = out.fields
     fields["category"] = _category(category, fields["action"])
+    if not console and fields["category"] == RESERVED_CATEGORY:
+        raise FieldError("category", f"'{RESERVED_CATEGORY}' is reserved for the console's own audit trail")
     fields["changes"] = _json_value(changes, "changes", 0, out.sensitive) if changes is not None else None
     fields["metadata"] = out.metadata
     return _finish(fields)
+
+
+# The earliest time an event may carry: nothing an audit log records happened before the Unix
+# epoch, and times before it are a client's zero value or a unit mistake (epoch seconds read as
+# something else), which would sit at the far end of every timeline.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+
+
+def _timestamp_accepted(value: datetime, now) -> datetime:
+    """`value`, unless it lies outside the accepted range: from EARLIEST_TIME up to
+    settings.INGEST_MAX_FUTURE_SECONDS after the server's clock (see the README, "Timestamps")."""
+    if value < EARLIEST_TIME:
+        raise FieldError("timestamp", f"{value.isoformat()} is before 1970-01-01T00:00:00Z, the earliest time accepted")
+    latest = (now or timezone.now()) + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS)
+    if value > latest:
+        raise FieldError("timestamp", f"{value.isoformat()} is more than {settings.INGEST_MAX_FUTURE_SECONDS:,} seconds "
+                                      "ahead of the server's clock; check the sender's clock and time zone")
+    return value
 
 
 def _category(given, action: str) -> str:
@@ -192,6 +234,7 @@ def _finish(fields: dict) -> dict:
 
 
 __all__ = [
-    "CATEGORIES", "CATEGORY_ALIASES", "FieldError", "OUTCOMES", "REDACTED", "SEVERITIES", "is_sensitive",
+    "CATEGORIES", "CATEGORY_ALIASES", "FieldError", "OUTCOMES", "REDACTED", "RESERVED_ACTION_PREFIX",
+    "RESERVED_CATEGORY", "SEVERITIES", "is_sensitive",
     "normalize_event", "snake",
 ]

@@ -45,6 +45,12 @@ SEVERITIES = {
 }
 ACTOR_TYPES = {"user", "service", "system", "api_key"}
 
+# The console's own records (apps.rbac.audit_trail) carry this category and actions under this
+# prefix. They are reserved: a client or an import cannot send them, so a record of the
+# console's use cannot be forged through ingest and is told apart from every client event.
+RESERVED_CATEGORY = "audit"
+RESERVED_ACTION_PREFIX = "audit."
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z][a-z])")
 _ACTION = re.compile(r"^[a-z0-9_:/\-]+(\.[a-z0-9_:/\-]+)*$")
 

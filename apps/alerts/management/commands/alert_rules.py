@@ -8,7 +8,6 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.alerts.rules_yaml import RulesFileInvalid, rules_export, rules_import
-from apps.rbac.audit_trail import Actor
 
 
 class Command(BaseCommand):

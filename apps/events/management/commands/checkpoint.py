@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 
 from apps.events import signing
 from apps.events.chain import checkpoint_create, hash_label
+from apps.events.witness import witness_publish
 
 
 class Command(BaseCommand):
@@ -20,3 +21,4 @@ class Command(BaseCommand):
             self.stdout.write("no events yet: nothing to sign")
             return
         self.stdout.write(f"checkpoint at seq {checkpoint.seq}: {hash_label(checkpoint.hash)} (key {checkpoint.key_id})")
+        witness_publish()

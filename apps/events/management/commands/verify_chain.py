@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.events.chain_verification import chain_verify
 from apps.events.models import VerificationRun
 from apps.events.verification_runs import verification_run_record
+from apps.events.witness import witness_check
 
 
 def _seq(text: str) -> int:
@@ -41,10 +42,21 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=_workers, default=len(os.sched_getaffinity(0)),
                             help="Processes that verify parts of a long range at once (default: one per CPU "
                                  "this process may use).")
+        parser.add_argument("--witness", nargs="?", const="", default=None, metavar="DIR",
+                            help="Also compare the chain with the checkpoints witnessed outside the database (in DIR, "
+                                 "default AUDIT_WITNESS_DIR): a rewound or rewritten head fails.")
 
-    def handle(self, *args, from_seq=None, to_seq=None, workers=1, **options):
+    def handle(self, *args, from_seq=None, to_seq=None, workers=1, witness=None, **options):
         started_at = timezone.now()
         result = chain_verify(from_seq=from_seq, to_seq=to_seq, workers=workers)
+        if witness is not None:
+            witnessed = witness_check(witness or None)
+            if not witnessed.valid:
+                for problem in witnessed.problems:
+                    self.stderr.write(f"witness: {problem}")
+                self.stderr.write("chain BROKEN: it does not match the checkpoints witnessed outside the database")
+                sys.exit(1)
+            self.stdout.write(f"witness: {witnessed.checked} witnessed checkpoints match the chain")
         # The dashboard's compliance panel shows the last run and its result.
         kind = VerificationRun.Kind.FULL if from_seq is None and to_seq is None else VerificationRun.Kind.INCREMENTAL
         verification_run_record(result=result, kind=kind, started_at=started_at)
