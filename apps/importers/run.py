@@ -26,7 +26,6 @@ from apps.rbac.audit_trail import Actor, audit_record
 BATCH_SIZE = 1000
 # Batches read and mapped ahead of the one being appended.
 AHEAD = 2
-RESERVED_CATEGORY = "audit"
 
 
 class ImportFailed(Exception):
@@ -141,8 +140,8 @@ class _Run:
         except Exception as error:  # noqa: BLE001 - a record is attacker-controlled: report it, never crash the import
             raise Refused(f"cannot be mapped ({type(error).__name__}: {error})") from None
         _keep_lifted(raw.get("metadata"), event["metadata"])
-        if event["category"] == RESERVED_CATEGORY or event["action"] == "audit" or event["action"].startswith("audit."):
-            raise Refused("category 'audit' and 'audit.*' actions are reserved for the console's own records")
+        # The `audit` category and `audit.*` actions are refused by normalize_event itself: they
+        # are the console's own records, which no client and no import may write.
         if self.projects:
             if not event["project"] and len(self.projects) == 1:
                 event["project"] = self.projects[0]

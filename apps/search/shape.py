@@ -27,12 +27,15 @@ from django.db.models.functions import Trunc
 from apps.events import rollups
 from apps.events.models import Event
 from apps.rbac.scoping import event_scope
+from apps.events.time_bounds import time_shift
 from apps.search.reads import COUNT_CAP
 
 OUTCOMES = ("success", "failure", "denied", "error", "unknown")
 
-# (bucket, its length) from the finest: the first that cuts the span into at most MAX_BARS bars.
-BUCKETS = (("minute", timedelta(minutes=1)), ("hour", timedelta(hours=1)), ("day", timedelta(days=1)))
+# (bucket, its longest length) from the finest: the first that cuts the span into at most MAX_BARS
+# bars. Months and years are calendar ones (the length is their longest, for choosing).
+BUCKETS = (("minute", timedelta(minutes=1)), ("hour", timedelta(hours=1)), ("day", timedelta(days=1)),
+           ("week", timedelta(days=7)), ("month", timedelta(days=31)), ("year", timedelta(days=366)))
 MAX_BARS = 180
 
 FACET_LIMIT = 5
@@ -100,7 +103,26 @@ def _floor(moment: datetime, step: str) -> datetime:
         return moment.replace(second=0, microsecond=0)
     if step == "hour":
         return moment.replace(minute=0, second=0, microsecond=0)
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if step == "week":  # weeks start on Monday, as PostgreSQL's date_trunc has them
+        return time_shift(day, -timedelta(days=day.weekday()))
+    if step == "month":
+        return day.replace(day=1)
+    if step == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def _next(moment: datetime, step: str, length: timedelta) -> datetime | None:
+    """The start of the bucket after `moment`'s; None past the last representable time."""
+    try:
+        if step == "month":
+            return moment.replace(year=moment.year + moment.month // 12, month=moment.month % 12 + 1)
+        if step == "year":
+            return moment.replace(year=moment.year + 1)
+        return moment + length
+    except (OverflowError, ValueError):
+        return None
 
 
 def event_span(*, principal, filters: Q) -> tuple[datetime, datetime] | None:
@@ -124,10 +146,14 @@ def event_histogram(*, principal, filters: Q, start: datetime, end: datetime, on
     other search, the events table.
     """
     step, length = step_for(start, end)
+    if (end - start) / length > MAX_BARS:
+        # A log spanning more than MAX_BARS years (events dated year 1 and 9999, say): the
+        # histogram shows the newest MAX_BARS years; the results and their count are the whole.
+        start = max(start, _floor(end, step).replace(year=max(1, end.year - MAX_BARS + 1)))
     first = _floor(start, step)
     counts: dict[datetime, dict[str, int]] = {}
     whole = None
-    if only_time and step != "minute" and not event_scope(principal):
+    if only_time and step in ("hour", "day") and not event_scope(principal):
         rolled, head = rollups.rollup_state()
         if rolled >= head:
             whole = (first if first == start else first + length, _floor(end, step))
@@ -147,9 +173,10 @@ def event_histogram(*, principal, filters: Q, start: datetime, end: datetime, on
         counts.setdefault(bucket, {})[outcome] = counts.get(bucket, {}).get(outcome, 0) + n
     histogram = Histogram(start=start, end=end, step=step)
     moment = first
-    while moment < end:
-        histogram.bars.append((max(moment, start), min(moment + length, end), counts.get(moment, {})))
-        moment += length
+    while moment is not None and moment < end:
+        following = _next(moment, step, length)
+        histogram.bars.append((max(moment, start), min(following or end, end), counts.get(moment, {})))
+        moment = following
     return histogram
 
 

@@ -11,12 +11,14 @@ from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.events.time_bounds import time_shift
 from apps.search import shape
 from apps.search.filter_fields import RANGE_PRESETS
 from apps.viewer.links import viewer_querystring
 
 WIDTH, HEIGHT, AXIS = 1000, 96, 16
-_LABEL = {"minute": "%d %b %H:%M", "hour": "%d %b %H:00", "day": "%d %b %Y"}
+_LABEL = {"minute": "%d %b %H:%M", "hour": "%d %b %H:00", "day": "%d %b %Y", "week": "week of %d %b %Y",
+          "month": "%b %Y", "year": "%Y"}
 # Shown after the bars: the span's times (a bound edited by hand loses range and paging).
 _DROP = ("cursor", "before", "range", "start_date", "end_date")
 
@@ -38,7 +40,7 @@ def time_span(filterset, *, principal, condition) -> tuple[datetime, datetime] |
         if found is None:
             return None
         start = start or found[0]
-        end = end or max(found[1] + timedelta(seconds=1), start + timedelta(minutes=1))
+        end = end or max(time_shift(found[1], timedelta(seconds=1)), time_shift(start, timedelta(minutes=1)))
     if end <= start:
         return None
     return start, end

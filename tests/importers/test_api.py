@@ -92,7 +92,7 @@ def test_forged_console_records_are_refused(ingest_api):
                  "actor": {"id": "1", "alternateId": "mallory@example.com"}}
     body = json.dumps(okta_like).encode()
     response = _post(ingest_api, "okta", body)
-    assert response.json()["problems"][0]["reason"] == "category 'audit' and 'audit.*' actions are reserved for the console's own records"
+    assert "reserved for the console's own audit trail" in response.json()["problems"][0]["reason"]
     assert Event.objects.count() == 0
     assert record  # the k8s record is valid and unchanged; only the forged one was refused
 

@@ -130,7 +130,7 @@ def test_records_claiming_the_reserved_audit_category_are_refused(db):
     summary = _run("forged.jsonl", (json.dumps(forged) + "\n" + json.dumps(grant)).encode())
     assert summary.imported == 1
     assert [(p.where, p.reason) for p in summary.refused] == [
-        ("line 1", "category 'audit' and 'audit.*' actions are reserved for the console's own records")]
+        ("line 1", "action 'audit.export.delete': actions under `audit.` are reserved for the console's own audit trail")]
     assert not Event.objects.filter(action__startswith="audit").exists()
 
 

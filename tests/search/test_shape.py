@@ -166,3 +166,20 @@ def test_a_histogram_of_time_alone_read_from_the_rollups_equals_the_one_counted_
     # A user who does not see the whole log is never answered from the rollups.
     assert event_histogram(principal=people["regular"], filters=condition, start=start, end=end, only_time=True).bars \
         == event_histogram(principal=people["regular"], filters=condition, start=start, end=end).bars
+
+
+def test_a_search_over_years_is_drawn_in_calendar_months_or_years_not_thousands_of_days(people):
+    from datetime import datetime, timezone
+
+    from apps.events.ingest import event_ingest
+    from apps.search.shape import MAX_BARS, event_histogram
+
+    event_ingest([{"event_id": f"y-{year}", "action": "demo.thing.do", "timestamp": f"{year}-06-15T10:00:00Z"}
+                  for year in (2019, 2020, 2023, 2025)])
+    start, end = datetime(2019, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    histogram = event_histogram(principal=people["analyst"], filters=Q(), start=start, end=end)
+
+    assert histogram.step == "month" and len(histogram.bars) == 84 <= MAX_BARS
+    june_2023 = [counts for begin, _, counts in histogram.bars if (begin.year, begin.month) == (2023, 6)]
+    assert june_2023 == [{"unknown": 1}] and histogram.total == 4  # no outcome given: unknown
