@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.rbac",
     "apps.events",
     "apps.reports",
+    "apps.retention",
 ]
 
 MIDDLEWARE = [
@@ -215,3 +216,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {"procrastinate": {"level": "WARNING"}},
 }
+
+# Retention (apps.retention): warm archive segments (Parquet) are written under RETENTION_ROOT;
+# cold storage is a local directory (file:///path) or S3-compatible object storage
+# (s3://bucket/prefix, with RETENTION_S3_ENDPOINT_URL for a non-AWS endpoint). The nightly run
+# archives at most RETENTION_BATCH events per segment.
+RETENTION_ROOT = Path(env("RETENTION_ROOT", default=str(BASE_DIR / "var" / "retention")))
+RETENTION_COLD_URL = env("RETENTION_COLD_URL", default=(BASE_DIR / "var" / "retention-cold").as_uri())
+RETENTION_S3_ENDPOINT_URL = env("RETENTION_S3_ENDPOINT_URL", default="") or None
+RETENTION_S3_REGION = env("RETENTION_S3_REGION", default="us-east-1")
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=100_000)
