@@ -22,8 +22,10 @@ urlpatterns = [
     path("access/", include("apps.rbac.urls")),
     path("events/", include("apps.events.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("retention/", include("apps.retention.urls")),
     path("api/v1/", include("apps.reports.api_urls")),
     path("api/v1/", include("apps.events.api_urls")),
+    path("api/v1/", include("apps.retention.api_urls")),
     path("healthz", health, name="health"),
 ]
 

@@ -291,7 +291,8 @@ def policy_preview(now=None) -> list[dict]:
         going_away = segments.filter(state__in=[Segment.State.WARM, Segment.State.COLD], newest_at__lt=cut["delete"])
         preview.append({
             "policy": policy, "to_warm": to_warm, "to_warm_bytes": warm_bytes,
-            "to_cold": past_warm + sum(s.count for s in going_cold),
+            # Events past warm but not past delete go cold; past delete they are deleted instead.
+            "to_cold": past_warm - past_delete + sum(s.count for s in going_cold),
             "to_cold_bytes": sum(s.size for s in going_cold),
             "to_delete": past_delete + sum(s.count for s in going_away),
             "to_delete_bytes": sum(s.size for s in going_away),

@@ -1,0 +1,119 @@
+"""/api/v1/retention/...: policies (read and change) and the vault lock, for tokens whose
+user holds the retention permissions. Same rules as the page (policies.policy_check, the
+database's lock triggers); errors name the field, in the API's one error shape."""
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from apps.rbac.audit_trail import Actor
+from apps.rbac.permissions import token_required
+from apps.rbac.roles import MANAGE_RETENTION, VIEW_RETENTION
+from apps.retention.models import RetentionPolicy, VaultLock
+from apps.retention.policies import PolicyData, PolicyError, policy_save, vault_lock, vault_unlock
+
+
+def _error(status: int, message: str, field: str | None = None) -> JsonResponse:
+    return JsonResponse({"error": message, "errors": [{"index": None, "field": field, "message": message}]},
+                        status=status)
+
+
+def _allowed(request: HttpRequest, perm: str) -> bool:
+    user = request.api_token.user
+    return user is not None and user.is_active and user.has_perm(perm)
+
+
+def policy_json(policy: RetentionPolicy) -> dict:
+    return {"id": policy.pk, "name": policy.name, "default": policy.is_default,
+            "event_types": list(policy.event_types), **policy.periods(),
+            "delete_after_days": policy.delete_after_days}
+
+
+def _data_from(body: dict, instance: RetentionPolicy | None) -> PolicyData:
+    base = policy_json(instance) if instance else {"event_types": [], "hot_days": 30, "warm_days": 90, "cold_months": 18}
+    merged = {**base, **body}
+    types = merged.get("event_types") or []
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise PolicyError("event_types", "must be a list of event type patterns")
+    if "cold_years" in body:
+        if not isinstance(body["cold_years"], int) or isinstance(body["cold_years"], bool):
+            raise PolicyError("cold_years", "must be a whole number")
+        merged["cold_months"] = body["cold_years"] * 12
+    for field in ("hot_days", "warm_days", "cold_months"):
+        if not isinstance(merged.get(field), int) or isinstance(merged.get(field), bool):
+            raise PolicyError(field, "must be a whole number")
+    if not isinstance(merged.get("name"), str):
+        raise PolicyError("name", "is required")
+    return PolicyData(name=merged["name"], event_types=tuple(types), hot_days=merged["hot_days"],
+                      warm_days=merged["warm_days"], cold_months=merged["cold_months"])
+
+
+def _body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise PolicyError(None, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise PolicyError(None, "the body must be a JSON object")
+    return body
+
+
+@require_http_methods(["GET", "POST"])
+@token_required("read", audit_action="audit.retention.api_denied")
+def policies(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        if not _allowed(request, VIEW_RETENTION):
+            return _error(403, f"this token's user does not hold {VIEW_RETENTION}")
+        return JsonResponse({"policies": [policy_json(p) for p in RetentionPolicy.objects.all()],
+                             "vault_locked": VaultLock.objects.exists()})
+    if not _allowed(request, MANAGE_RETENTION):
+        return _error(403, f"this token's user does not hold {MANAGE_RETENTION}")
+    try:
+        policy = policy_save(data=_data_from(_body(request), None), actor=Actor.from_request(request))
+    except PolicyError as error:
+        return _error(400, str(error), error.field)
+    return JsonResponse(policy_json(policy), status=201)
+
+
+@require_http_methods(["GET", "PUT", "PATCH"])
+@token_required("read", audit_action="audit.retention.api_denied")
+def policy_detail(request: HttpRequest, pk: int) -> JsonResponse:
+    if not _allowed(request, VIEW_RETENTION if request.method == "GET" else MANAGE_RETENTION):
+        return _error(403, "this token's user may not do this")
+    policy = RetentionPolicy.objects.filter(pk=pk).first()
+    if policy is None:
+        return _error(404, f"no retention policy {pk}")
+    if request.method == "GET":
+        return JsonResponse(policy_json(policy))
+    try:
+        policy = policy_save(data=_data_from(_body(request), policy), actor=Actor.from_request(request), instance=policy)
+    except PolicyError as error:
+        return _error(400 if error.field else 409, str(error), error.field)
+    return JsonResponse(policy_json(policy))
+
+
+@require_http_methods(["GET", "POST", "DELETE"])
+@token_required("read", audit_action="audit.retention.api_denied")
+def lock(request: HttpRequest) -> JsonResponse:
+    if not _allowed(request, VIEW_RETENTION if request.method == "GET" else MANAGE_RETENTION):
+        return _error(403, "this token's user may not do this")
+    if request.method == "DELETE":
+        try:
+            vault_unlock(actor=Actor.from_request(request))
+        except PolicyError as error:
+            return _error(409, str(error))
+    if request.method == "POST":
+        vault_lock(actor=Actor.from_request(request), reason=str(_safe_body(request).get("reason", ""))[:500])
+    existing = VaultLock.objects.first()
+    return JsonResponse({"locked": existing is not None,
+                         "locked_at": existing.locked_at.isoformat() if existing else None,
+                         "locked_by": existing.locked_by if existing else None})
+
+
+def _safe_body(request: HttpRequest) -> dict:
+    try:
+        return _body(request)
+    except PolicyError:
+        return {}
