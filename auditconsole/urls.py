@@ -2,8 +2,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
 
-from apps.events import dashboard_views
-from apps.rbac import views as rbac_views
+from apps.dashboard import views as dashboard_views
+from apps.rbac import auth_views as rbac_views
 from apps.rbac.permissions import public
 
 
@@ -20,11 +20,10 @@ urlpatterns = [
     path("accounts/invite/<uidb64>/<token>/", rbac_views.invite, name="invite"),
     path("auditor-access/<str:secret>/", rbac_views.auditor_sign_in, name="auditor_sign_in"),
     path("access/", include("apps.rbac.urls")),
-    path("events/", include("apps.events.urls")),
+    path("events/", include("apps.viewer.urls")),
     path("reports/", include("apps.reports.urls")),
     path("retention/", include("apps.retention.urls")),
-    path("api/v1/", include("apps.reports.api_urls")),
-    path("api/v1/", include("apps.events.api_urls")),
+    path("api/v1/", include("apps.api.urls")),
     path("api/v1/", include("apps.retention.api_urls")),
     path("healthz", health, name="health"),
 ]

@@ -107,8 +107,8 @@ def measure(out: Path) -> None:
     from django.db import connection, transaction
     from django.test import RequestFactory
 
-    from apps.events import dashboard
-    from apps.events.dashboard_views import dashboard as view
+    from apps.dashboard import reads as dashboard
+    from apps.dashboard.views import dashboard as view
     from apps.events.rollups import actor_rollup_seq, actor_rollups_catch_up, global_rollups_catch_up
     from apps.rbac.models import Role, RoleAssignment, Team
 
@@ -225,7 +225,7 @@ def index_cost(events: int = 20_000, turns: int = 3) -> None:
     from django.db import connection, connections
 
     from apps.events import chain
-    from apps.events.demo import seed as demo_seed_module
+    from apps.demo.generator import seed as demo_seed_module
 
     admin = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
     apply, append = chain.rollups_apply, demo_seed_module.chain_append

@@ -601,7 +601,7 @@ CATEGORIES = [
      or name in ("_json_number", "_json_float", "_load_jsonb")),
     ("canonical JSON", lambda path, name: "canonical" in path or "rfc8785" in path or "json/encoder" in path
      or "canonical" in name or "content_bytes" in name or "hashed_content" in name or "is_plain" in name),
-    ("chain.py: content fields and the per-event loop", lambda path, name: path.endswith("/apps/events/chain.py")
+    ("chain.py: content fields and the per-event loop", lambda path, name: path.endswith(("/apps/events/chain.py", "/apps/events/chain_verification.py"))
      or "ipaddress" in path or "/django/utils/" in path),
 ]
 
@@ -759,7 +759,7 @@ def run(bench: Bench) -> Section:
     # Verification against raw hashing, taken in turns; the fastest of each is kept.
     from django.db import connections
 
-    from apps.events.chain import chain_verify
+    from apps.events.chain_verification import chain_verify
 
     connections.close_all()
     chain_verify()  # The first read of fresh pages sets their hint bits; not timed.
@@ -769,7 +769,7 @@ def run(bench: Bench) -> Section:
     assert sent == (warmup_n + timed_n) * batch, f"{sent} of {(warmup_n + timed_n) * batch} events sent are stored"
     # What `manage.py verify_chain` runs: one process per CPU, parts of at least
     # PARALLEL_MIN_EVENTS; the rows are read in as many parts for the second baseline.
-    from apps.events.chain import verify_parts
+    from apps.events.chain_verification import verify_parts
 
     verify_workers = verify_parts(stored, len(os.sched_getaffinity(0)))
     verify_times, verify_one_times, fetch_times, fetch_one_times, hash_times = [], [], [], [], []

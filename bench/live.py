@@ -12,7 +12,7 @@ browser lag more than the server does.
 
 While the events are sent, the connections the server holds on the scratch database are
 counted in pg_stat_activity (every client backend but the bench's own), by application name:
-the live views' listener and readers (apps.events.live), and Django's request connections.
+the live views' listener and readers (apps.search.live), and Django's request connections.
 """
 from __future__ import annotations
 

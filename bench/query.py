@@ -179,7 +179,7 @@ def ingest_cost_child(out: Path, admin_url: str) -> None:
     import psycopg
     from django.db import connections
 
-    from apps.events.demo import seed as demo_seed_module
+    from apps.demo.generator import seed as demo_seed_module
 
     url = os.environ["DATABASE_URL"]
     rates: dict[str, list[float]] = {"without": [], "with": []}
@@ -415,7 +415,7 @@ def measure(out: Path, runs: int, label: str) -> None:
 
         def capture(execute, sql, params_, many, context):
             # The reads' count and page (Django quotes the table; the chain's own SQL does not).
-            # The count of free text is a WITH (apps.events.reads._count_and_first_keys), in a
+            # The count of free text is a WITH (apps.search.reads._count_and_first_keys), in a
             # transaction of its own that first sets a setting for it (SET LOCAL).
             if sql.startswith("SET LOCAL "):
                 settings.append(sql)

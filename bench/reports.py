@@ -132,7 +132,7 @@ def render(results: dict) -> str:
         "spilled to disk during the reports (pg_stat_database).",
         "",
         "How the figures are made: the 12 pieces of evidence in one pass over the events some piece counts "
-        "(`apps.reports.figures.scan_tallies`: each event grouped once by day, actor, action, outcome and severity, "
+        "(`apps.reports.tallies.scan_tallies`: each event grouped once by day, actor, action, outcome and severity, "
         "resources grouped apart); the summary, which counts every event, from the dashboard's day rollups "
         "(events, days, actions, outcomes, severities) plus the events the rollups do not hold yet, and from the "
         "actor and resource indexes (`apps.reports.whole_period`), because the Compliance Officer sees every event "

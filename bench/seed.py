@@ -114,7 +114,7 @@ def run(bench):
     bench.log(f"seed: {EVENTS:,} events in {wall:.1f} s ({EVENTS / wall:,.0f} events/s)")
 
     # The result: a chain that verifies, and every index the migrations made, valid.
-    from apps.events.chain import chain_verify
+    from apps.events.chain_verification import chain_verify
 
     connections.close_all()
     verification = chain_verify(workers=os.cpu_count() or 1)

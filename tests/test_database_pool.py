@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from apps.events.live import conninfo
+from apps.search.live import conninfo
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import token_issue
 from auditconsole.errors import server_error

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from apps.events.errors import field_error
 from apps.events.chain import Appended, chain_append, hash_label
 from apps.events.schema import FieldError, normalize_event
 
@@ -21,7 +22,7 @@ class IngestError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-        self.errors = errors or [{"index": None, "field": None, "message": message}]
+        self.errors = errors or [field_error(None, message)]
 
 
 def _reject_constant(name: str):

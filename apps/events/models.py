@@ -1,16 +1,25 @@
 """The audit log: one append-only, hash-chained table of events, and the chain's bookkeeping."""
 from __future__ import annotations
 
-import zoneinfo
 
-from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Expression, F, Func, Q, TextField
 from django.db.models.expressions import Col
 from django.db.models.functions import Cast, Upper
+
+
+# The visibility rule: a function principal -> Q naming the events that principal may see.
+# The log does not know who may see what; apps.rbac fills this hook when it is loaded
+# (RbacConfig.ready). Until then nothing is visible: deny by default.
+_visibility_rule = None
+
+
+def visibility_rule_set(rule) -> None:
+    """Install the one visibility rule (apps.rbac.scoping.event_scope)."""
+    global _visibility_rule
+    _visibility_rule = rule
 
 
 class EventQuerySet(models.QuerySet):
@@ -19,9 +28,9 @@ class EventQuerySet(models.QuerySet):
 
         The rule itself lives in apps.rbac.scoping; this is the vocabulary every read uses.
         """
-        from apps.rbac.scoping import event_scope
-
-        return self.filter(event_scope(principal))
+        if _visibility_rule is None:
+            return self.none()
+        return self.filter(_visibility_rule(principal))
 
     def between(self, start=None, end=None) -> "EventQuerySet":
         qs = self
@@ -266,7 +275,7 @@ class ChainStub(models.Model):
     the retention app's segments, kept as a plain number: the log knows nothing of retention).
     Verification walks events and stubs together in seq order, so the chain still verifies
     after events leave, and a kept event still cannot be changed. Kept forever: the table is
-    append-only like the events table (events 0013).
+    append-only like the events table (events 0014).
     """
 
     seq = models.BigIntegerField(primary_key=True)
@@ -281,80 +290,6 @@ class ChainStub(models.Model):
 
     def __str__(self) -> str:
         return f"stub #{self.seq}"
-
-
-def validate_time_zone(value: str) -> None:
-    """An IANA time zone name this server knows (`Europe/Paris`, `Asia/Dhaka`, `UTC`)."""
-    if value not in _time_zones():
-        raise ValidationError("%(value)s is not a time zone name such as Europe/Paris or Asia/Dhaka.",
-                              params={"value": value}, code="time_zone")
-
-
-def _time_zones() -> frozenset[str]:
-    global _TIME_ZONES
-    if _TIME_ZONES is None:
-        _TIME_ZONES = frozenset(zoneinfo.available_timezones()) | {"UTC"}
-    return _TIME_ZONES
-
-
-_TIME_ZONES: frozenset[str] | None = None
-
-
-class UserPreference(models.Model):
-    """How one console user likes the event viewer: their time zone and their columns.
-
-    Times are always shown in UTC; `time_zone` adds the user's local time beside them.
-    `columns` are the viewer's columns in order (apps.events.columns); empty means the default
-    set. The viewer remembers the last columns picked (its `cols=` parameter) here.
-    """
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="event_preference")
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    columns = ArrayField(models.CharField(max_length=32), default=list, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "audit_user_preference"
-
-    def __str__(self) -> str:
-        return f"preferences of {self.user_id}"
-
-
-class SavedQuery(models.Model):
-    """A named search of the viewer: its filters and query, kept as the viewer's querystring.
-
-    Private to its owner unless `shared`, when every console user can run it (e.g. "weekend
-    admin actions", used by the whole security team). Only the owner edits or deletes it.
-    Running it applies `querystring` to /events/ (`/events/?saved=<slug>`), so what the viewer
-    shows is still limited to what the runner may see.
-    """
-
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queries")
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=140)
-    description = models.TextField(blank=True, default="")
-    # The viewer's parameters as a URL query string (`q=...&range=24h&outcome=failure`),
-    # without paging state; the same names as the read API's (apps.events.filters).
-    querystring = models.TextField(blank=True, default="")
-    shared = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "audit_saved_query"
-        ordering = ["name", "pk"]
-        constraints = [
-            # `?saved=<slug>` names one of the owner's queries.
-            models.UniqueConstraint(fields=["owner", "slug"], name="saved_query_slug_per_owner"),
-        ]
-        indexes = [
-            # The list shows the shared queries of everyone beside the user's own.
-            models.Index(fields=["shared", "name"], name="saved_query_shared", condition=Q(shared=True)),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class RollupBucket(models.Model):

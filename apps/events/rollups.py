@@ -17,7 +17,7 @@ to the rollups when RollupState.seq equals the chain head it locked, so the two 
 the same event twice.
 
 Dimensions: category, action, actor, outcome, severity, project, resource, source (ingestion
-health), signal (the dashboard's security signals, apps.events.dashboard.SIGNALS) and "all".
+health), signal (the security signals, apps.events.security_signals.SIGNALS) and "all".
 Each is an SQL expression over the stored columns (DIMENSIONS); the signals are their own
 queries of the query language compiled to SQL, so a signal's count is by construction the
 number of events the viewer shows for its link.
@@ -88,7 +88,7 @@ def _signals() -> tuple[list[str], list]:
     """For every signal, SQL giving its key when an event raises it (else NULL); their parameters."""
     global _signal_sql
     if _signal_sql is None:
-        from apps.events.dashboard import SIGNALS
+        from apps.events.security_signals import SIGNALS
         from apps.events.models import Event
         from apps.events.query import parse_query
 
@@ -239,7 +239,7 @@ def _next_range(cursor, start: int, size: int) -> tuple[int, int | None]:
 # the worker's catch-up, in large chunks, never at ingest: under the chain-head lock they would
 # add some 160 rows a batch of 500 events (one per actor and value) and one per resource, more
 # than the counts above cost. The dashboard adds the events after ActorRollupState.seq from the
-# events table (apps.events.dashboard), so what it shows is exact however far behind they are.
+# events table (apps.dashboard.reads), so what it shows is exact however far behind they are.
 
 # The dashboard's panels for a limited scope. Resources only per day: they are nearly one per
 # event, and the 24-hour view counts its resources from the events table (a day of one actor).

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from apps.events.chain import GENESIS, chain_links, chain_verify, checkpoint_signature_valid, hash_label
+from apps.events.chain import GENESIS, checkpoint_signature_valid, hash_label
+from apps.events.chain_verification import chain_links, chain_verify
 from apps.events.models import Checkpoint, Event
 
 MAX_SPAN = 50_000

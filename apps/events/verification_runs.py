@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from apps.events.chain import Verification, chain_verify
+from apps.events.chain_verification import Verification, chain_verify
 from apps.events.models import VerificationRun
 
 

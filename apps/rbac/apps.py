@@ -17,4 +17,9 @@ class RbacConfig(AppConfig):
     verbose_name = "Access control"
 
     def ready(self) -> None:
+        from apps.events.models import visibility_rule_set
+        from apps.rbac.scoping import event_scope
+
+        # The one visibility rule, installed into the log's queryset vocabulary.
+        visibility_rule_set(event_scope)
         post_migrate.connect(_sync_builtin_roles, sender=self, dispatch_uid="rbac.sync_builtin_roles")

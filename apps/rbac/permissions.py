@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.events.errors import error_body
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.tokens import token_authenticate
 
@@ -76,7 +77,7 @@ def token_required(*scopes: str, audit_action: str = "audit.api.denied"):
 
 
 def _api_error(status: int, message: str) -> JsonResponse:
-    response = JsonResponse({"error": message, "errors": [{"index": None, "field": None, "message": message}]}, status=status)
+    response = JsonResponse(error_body(message), status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="audit-console"'
     return response

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.rbac import access_views as views
+from apps.rbac import views
 
 app_name = "access"
 

@@ -1,6 +1,6 @@
 """Asking for a report, and making it (in the worker): figures, files, progress, failure.
 
-`report_request` validates and queues; `report_generate` (run by the worker's task) computes the
+`report_create` records a request (apps.reports.tasks.report_request queues it); `report_generate` (run by the worker's task) computes the
 figures in PostgreSQL, renders the asked-for format (PDF, CSV, JSON, or an evidence pack),
 stores the files under REPORTS_ROOT with their SHA-256, and records the report in the log.
 A failure leaves the report marked failed with its reason; nothing half-written is served.
@@ -19,12 +19,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.events.serialize import event_as_json
+from apps.search.serialize import event_as_json
 from apps.rbac.audit_trail import Actor, audit_record
 from apps.reports import figures as fig
 from apps.reports.frameworks_data import framework_as_dict
 from apps.reports.models import Format, Report, ReportFile, ReportType
-from apps.reports.sections import DESCRIPTIONS, SECTIONS, sections_for
+from apps.reports.sections import DESCRIPTIONS, sections_for
 from apps.reports.verification import period_verification
 
 logger = logging.getLogger(__name__)
@@ -65,10 +65,11 @@ def _subject_query(subject: str) -> str:
 # --- asking ------------------------------------------------------------------------------------
 
 
-def report_request(*, actor: Actor, principal, data: dict, schedule=None) -> Report:
-    """Queue a report from cleaned parameters (ReportForm.cleaned_data) and record the request."""
-    from apps.reports.tasks import report_generate_task
+def report_create(*, actor: Actor, principal, data: dict, schedule=None) -> Report:
+    """A queued report from cleaned parameters (ReportForm.cleaned_data), with the request recorded.
 
+    The caller queues its making: apps.reports.tasks.report_request does both.
+    """
     with transaction.atomic():
         report = Report.objects.create(
             report_type=data["report_type"], framework=data.get("framework"), title=data.get("title") or "",
@@ -82,7 +83,6 @@ def report_request(*, actor: Actor, principal, data: dict, schedule=None) -> Rep
         audit_record(actor=actor, action="audit.report.request", resource_type="report", resource_id=str(report.pk),
                      resource_name=report_title(report), description=f"{actor.label} asked for {report_title(report)}",
                      metadata=_audit_metadata(report))
-        transaction.on_commit(lambda: report_generate_task.defer(report_id=str(report.pk)))
     return report
 
 

@@ -1,4 +1,4 @@
-"""The reports API's part of /api/v1/openapi.json (merged in by apps.events.openapi)."""
+"""The reports API's part of /api/v1/openapi.json (merged in by apps.api.openapi)."""
 from __future__ import annotations
 
 from apps.reports.models import Format, ReportType

@@ -33,9 +33,9 @@ from django.utils import timezone
 from apps.events import signing
 from apps.events.canonical import canonical_json
 from apps.events.chain import format_time
-from apps.events.export import jsonl_chunks
+from apps.search.export import jsonl_chunks
 from apps.events.query import parse_query
-from apps.events.reads import event_export
+from apps.search.reads import event_export
 from apps.reports.figures import subject_q
 from apps.reports.frameworks_data import framework_as_dict
 from apps.reports.models import Report, ReportType

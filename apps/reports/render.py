@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from apps.events.export import neutralised
+from apps.search.export import neutralised
 
 # The PDF lists the first and last few checkpoints of a long period; the evidence pack has them all.
 _CHECKPOINTS_SHOWN = 6
@@ -33,7 +33,7 @@ def file_stem(figures: dict) -> str:
 
 
 def chart(series: list, *, step: str, label: str, width: int = 640, height: int = 130) -> str:
-    """Events over time for print: the console's column chart (apps.events.charts.column_chart:
+    """Events over time for print: the console's column chart (apps.dashboard.charts.column_chart:
     same geometry, grid and labels), drawn for a PDF.
 
     A PDF has no pointer to reach a bar's <title>, and WeasyPrint styles and draws every SVG

@@ -8,11 +8,10 @@ from pathlib import Path
 from croniter import croniter
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.rbac.audit_trail import Actor, audit_record
+from apps.reports.generation import report_title, reports_root
 from apps.reports.models import Report, Schedule
 
 logger = logging.getLogger(__name__)
@@ -66,39 +65,40 @@ def schedule_parameters(schedule: Schedule, *, at: datetime) -> dict:
     }
 
 
-def schedules_run_due(*, now: datetime | None = None) -> list[Report]:
-    """Queue a report for every enabled schedule whose time has come (each once, across workers)."""
-    from apps.reports.generation import report_request
+def schedules_due(*, now: datetime) -> list[Schedule]:
+    """The enabled schedules whose time has come, locked (each is taken by one worker only).
 
-    now = now or timezone.now()
-    made = []
-    with transaction.atomic():
-        due = list(Schedule.objects.select_for_update(skip_locked=True, of=("self",))
-                   .filter(enabled=True, next_run_at__isnull=False, next_run_at__lte=now)
-                   .select_related("owner", "framework"))
-        for schedule in due:
-            owner = schedule.owner
-            if not owner.is_active or not owner.has_perm("rbac.generate_reports"):
-                schedule.enabled = False
-                schedule.last_error = f"{owner.get_username()} may no longer generate reports; schedule paused."
-                schedule.save(update_fields=["enabled", "last_error"])
-                continue
-            report = report_request(actor=Actor.from_principal(owner), principal=owner,
-                                    data=schedule_parameters(schedule, at=schedule.next_run_at), schedule=schedule)
-            made.append(report)
-            schedule.last_run_at = now
-            schedule.last_error = ""
-            if schedule.recurrence == Schedule.Recurrence.ONCE:
-                schedule.next_run_at, schedule.enabled = None, False
-            else:
-                schedule.next_run_at = next_run(schedule, after=now)
-            schedule.save(update_fields=["last_run_at", "next_run_at", "enabled", "last_error"])
-    return made
+    Call inside a transaction; apps.reports.tasks.schedules_run_due queues their reports.
+    """
+    return list(Schedule.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(enabled=True, next_run_at__isnull=False, next_run_at__lte=now)
+                .select_related("owner", "framework"))
+
+
+def schedule_allowed(schedule: Schedule) -> bool:
+    """Whether the schedule's owner may still make reports; pauses the schedule, saying why, if not."""
+    owner = schedule.owner
+    if owner.is_active and owner.has_perm("rbac.generate_reports"):
+        return True
+    schedule.enabled = False
+    schedule.last_error = f"{owner.get_username()} may no longer generate reports; schedule paused."
+    schedule.save(update_fields=["enabled", "last_error"])
+    return False
+
+
+def schedule_advance(schedule: Schedule, *, now: datetime) -> None:
+    """Record that the schedule ran at `now` and set its next run (none for a one-off)."""
+    schedule.last_run_at = now
+    schedule.last_error = ""
+    if schedule.recurrence == Schedule.Recurrence.ONCE:
+        schedule.next_run_at, schedule.enabled = None, False
+    else:
+        schedule.next_run_at = next_run(schedule, after=now)
+    schedule.save(update_fields=["last_run_at", "next_run_at", "enabled", "last_error"])
 
 
 def schedule_deliver(report: Report) -> int:
     """Mail a scheduled report's file to its schedule's recipients; the number of messages sent."""
-    from apps.reports.generation import report_title, reports_root
 
     schedule = report.schedule
     if schedule is None or not schedule.recipients:

@@ -1,25 +1,54 @@
-"""The reports' background work, run by `manage.py run_worker`."""
+"""The reports' background work, run by `manage.py run_worker`: the only module of the app that
+touches the queue (asking for a report queues its making; schedules queue theirs)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 from procrastinate.contrib.django import app
+
+from apps.rbac.audit_trail import Actor
+from apps.reports.generation import report_create, report_generate
+from apps.reports.models import Report
+from apps.reports.schedules import (
+    schedule_advance, schedule_allowed, schedule_deliver_or_note, schedule_parameters, schedules_due,
+)
 
 logger = logging.getLogger(__name__)
 
 
+def report_request(*, actor: Actor, principal, data: dict, schedule=None) -> Report:
+    """Record a report request (ReportForm.cleaned_data) and queue its making once it is committed."""
+    with transaction.atomic():
+        report = report_create(actor=actor, principal=principal, data=data, schedule=schedule)
+        transaction.on_commit(lambda: report_generate_task.defer(report_id=str(report.pk)))
+    return report
+
+
+def schedules_run_due(*, now: datetime | None = None) -> list[Report]:
+    """Queue a report for every enabled schedule whose time has come (each once, across workers)."""
+    now = now or timezone.now()
+    made = []
+    with transaction.atomic():
+        for schedule in schedules_due(now=now):
+            if not schedule_allowed(schedule):
+                continue
+            owner = schedule.owner
+            made.append(report_request(actor=Actor.from_principal(owner), principal=owner,
+                                       data=schedule_parameters(schedule, at=schedule.next_run_at), schedule=schedule))
+            schedule_advance(schedule, now=now)
+    return made
+
+
 @app.task(queue="reports", name="reports.generate")
 def report_generate_task(report_id: str) -> str:
-    from apps.reports.generation import report_generate
-
     if not connection.in_atomic_block:
         close_old_connections()
     try:
         report = report_generate(report_id)
         if report.schedule_id and report.status == report.Status.DONE:
-            from apps.reports.schedules import schedule_deliver_or_note
-
             schedule_deliver_or_note(report)
         return report.status
     finally:
@@ -30,8 +59,6 @@ def report_generate_task(report_id: str) -> str:
 @app.task(queue="reports", queueing_lock="reports_schedules", name="reports.schedules")
 def schedules_periodic(timestamp: int) -> int:
     """Every minute: queue the reports whose schedule is due."""
-    from apps.reports.schedules import schedules_run_due
-
     if not connection.in_atomic_block:
         close_old_connections()
     try:

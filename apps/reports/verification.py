@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db.models import Max, Min
 
 from apps.events import signing
-from apps.events.chain import chain_verify, checkpoint_signature_valid, hash_label
+from apps.events.chain import checkpoint_signature_valid, hash_label
+from apps.events.chain_verification import chain_verify
 from apps.events.models import Checkpoint, VerificationRun
 
 VERIFY_MAX = getattr(settings, "REPORTS_VERIFY_MAX", 200_000)

@@ -18,7 +18,8 @@ from apps.reports import figures as fig
 from apps.reports.access import report_for, reports_for, schedules_for
 from apps.reports.forms import EvidenceFormSet, ReportForm, ScheduleForm, schedule_next
 from apps.reports.frameworks_data import frameworks_ensure, builtin_of, framework_as_dict, framework_install, framework_list
-from apps.reports.generation import file_sha256, report_request, report_title, reports_root
+from apps.reports.generation import file_sha256, report_title, reports_root
+from apps.reports.tasks import report_request
 from apps.reports.models import Control, Evidence, Framework, Schedule
 from apps.reports.sections import DESCRIPTIONS, sections_for
 from apps.rbac.permissions import requires

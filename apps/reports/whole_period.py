@@ -1,7 +1,7 @@
 """The figures of every event of a period, without grouping every event.
 
 A report's summary (the item `time = all`) counts every event of its period. Put through the
-report's grouping (apps.reports.figures.scan_tallies), 10 million events take minutes; yet when
+report's grouping (apps.reports.tallies.scan_tallies), 10 million events take minutes; yet when
 the report's events ARE the period's events (its requester sees every event, and it has no
 query and no subject), most of those figures are kept already:
 
@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from apps.events.rollups import floor_time
-from apps.reports.figures import TOP, Tally, scan_tallies
+from apps.reports.tallies import TOP, Tally, scan_tallies
 
 logger = logging.getLogger(__name__)
 

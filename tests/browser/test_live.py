@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo
+from apps.search.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.asgi_server import SERVER_NAME, uvicorn_server

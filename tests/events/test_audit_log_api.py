@@ -12,7 +12,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from apps.events import reads
+from apps.search import reads
 from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient
 from tests.events.logbook import ago_from, event, stored_for_module

@@ -14,8 +14,9 @@ import rfc8785
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from apps.events import chain
-from apps.events.chain import CONTENT_FIELDS, GENESIS, chain_verify, content_of, event_hash
+from apps.events import chain_verification
+from apps.events.chain import CONTENT_FIELDS, GENESIS, content_of, event_hash
+from apps.events.chain_verification import chain_verify
 from apps.events.ingest import event_ingest
 from apps.events.models import ChainHead, Event
 from tests.factories import ApiClient
@@ -264,7 +265,7 @@ def test_verifying_while_writers_append_never_reports_a_false_break():
 @pytest.fixture
 def short_walks_are_long(monkeypatch):
     """Make a few dozen events a long walk: cut into parts of 10 events or more."""
-    monkeypatch.setattr(chain, "PARALLEL_MIN_EVENTS", 10)
+    monkeypatch.setattr(chain_verification, "PARALLEL_MIN_EVENTS", 10)
 
 
 def walks() -> list[dict]:

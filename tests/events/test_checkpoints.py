@@ -18,9 +18,8 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from apps.events import signing, tasks
-from apps.events.chain import (
-    CONTENT_FIELDS, chain_verify, checkpoint_create, checkpoint_signature_valid, content_of, event_hash, format_ip,
-)
+from apps.events.chain import CONTENT_FIELDS, checkpoint_create, checkpoint_signature_valid, content_of, event_hash, format_ip
+from apps.events.chain_verification import chain_verify
 from apps.events.ingest import event_ingest
 from apps.events.models import Checkpoint, Event
 from tests.events.test_chain import as_superuser, make_events, run_verify_chain

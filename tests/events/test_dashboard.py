@@ -11,10 +11,12 @@ from django.db.models import Q
 from django.test import Client
 from django.utils import timezone
 
-from apps.events import dashboard, rollup_tops, rollups
+from apps.dashboard import reads as dashboard
+from apps.events import rollup_tops, rollups
 from apps.events.actor_rollups import actor_keys
-from apps.events.dashboard import SIGNALS, dashboard_get
-from apps.events.filters import filter_q
+from apps.dashboard.reads import dashboard_get
+from apps.events.security_signals import SIGNALS
+from apps.search.filters import filter_q
 from apps.events.ingest import event_ingest
 from apps.events.models import Event, RollupBucket
 from apps.rbac.models import Role, Team

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.test import AsyncRequestFactory
 
-from apps.events import api as api_views
-from apps.events import export, reads
+from apps.api import events as api_views
+from apps.search import export, reads
 from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue

@@ -1,4 +1,4 @@
-"""The structured filters (apps.events.filters): each parameter of the filter bar and the read
+"""The structured filters (apps.search.filters): each parameter of the filter bar and the read
 API against a small log where the right answer is known, their errors, and their combination
 with the query language.
 
@@ -12,7 +12,7 @@ from datetime import datetime, timezone as dt_timezone
 import pytest
 from django.http import QueryDict
 
-from apps.events.filters import EventFilterSet, filter_q
+from apps.search.filters import EventFilterSet, filter_q
 from apps.events.models import Event
 from tests.events.logbook import ago_from, event, stored_for_module
 

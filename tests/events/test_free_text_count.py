@@ -1,5 +1,5 @@
 """The capped count of free text reads the events table from its first page (SET LOCAL
-synchronize_seqscans = off, apps.events.reads._count_and_first_keys), so that the same search
+synchronize_seqscans = off, apps.search.reads._count_and_first_keys), so that the same search
 reads the same pages, which stay cached, rather than a new slice of the table each time.
 
 Not in test_search_text.py: that module's log is held in a transaction for the whole module,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from apps.events import reads
+from apps.search import reads
 from apps.events.ingest import event_ingest
 from apps.events.query import parse_query
 from tests.events.logbook import event

@@ -12,9 +12,9 @@ from django.db import connections
 from django.db.models import Q
 from django.test import Client
 
-from apps.events.filters import filter_q
+from apps.search.filters import filter_q
 from apps.events.ingest import event_ingest
-from apps.events.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo, live_close, live_query, live_stream
+from apps.search.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo, live_close, live_query, live_stream
 from apps.rbac.models import Role
 from tests.factories import give_role
 

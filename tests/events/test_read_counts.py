@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from apps.events import reads
+from apps.search import reads
 from apps.events.models import Event
 from tests.factories import ApiClient
 from tests.events.logbook import ago_from, event, stored_for_module

@@ -11,7 +11,7 @@ from django.db.models.functions import Trunc, Upper
 from django.utils import timezone
 
 from apps.events.chain import chain_append
-from apps.events.dashboard import signals_of
+from apps.events.security_signals import signals_of
 from apps.events.ingest import event_ingest
 from apps.events.models import ActorRollupBucket, Event, RollupBucket
 from apps.events.rollups import (ACTOR_DAY_ONLY, ACTOR_DIMENSIONS, actor_rollup_seq, actor_rollups_catch_up,

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from apps.events.ingest import event_ingest
-from apps.events.models import SavedQuery, UserPreference
+from apps.viewer.models import SavedQuery, UserPreference
 from apps.rbac.models import Role
 from tests.factories import give_role
 

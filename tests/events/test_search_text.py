@@ -8,7 +8,7 @@ from datetime import datetime, timezone as dt_timezone
 import pytest
 from django.db import connection
 
-from apps.events.chain import chain_verify
+from apps.events.chain_verification import chain_verify
 from apps.events.models import Event, SearchExpression
 from apps.events.query import parse_query
 from tests.events.logbook import ago_from, event, stored_for_module

@@ -16,10 +16,11 @@ from django.db import connection
 from django.db.models import Count
 from django.db.models.functions import Trunc
 
-from apps.events.chain import CONTENT_FIELDS, chain_verify
-from apps.events.demo import demo_seed
-from apps.events.demo import seed as seed_module
-from apps.events.demo.bulk import indexes_drop, indexes_pending
+from apps.events.chain import CONTENT_FIELDS
+from apps.events.chain_verification import chain_verify
+from apps.demo.generator import demo_seed
+from apps.demo.generator import seed as seed_module
+from apps.demo.generator.bulk import indexes_drop, indexes_pending
 from apps.events.models import Event, RollupBucket
 from apps.events.rollups import rollup_state
 from apps.events.query import parse_query
@@ -318,7 +319,7 @@ def test_the_curl_example_sends_an_event_the_api_takes(db, base_dir, client):
     out = bootstrap()
     token = (base_dir / ".demo-ingest-token").read_text().strip()
     assert '"action": "auth.login"' in out
-    from apps.events.management.commands.bootstrap_demo import SAMPLE_EVENT
+    from apps.demo.management.commands.bootstrap_demo import SAMPLE_EVENT
     response = client.post("/api/v1/events", SAMPLE_EVENT, content_type="application/json",
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 202, response.content

@@ -8,10 +8,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from apps.events import reads, views
+from apps.search import reads
+from apps.viewer import views
 from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
-from apps.events.models import UserPreference
+from apps.viewer.models import UserPreference
 from apps.rbac.models import Role
 from tests.factories import give_role
 

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from apps.events import chain
+from apps.events import chain_verification
 from apps.events.models import Event
 from apps.rbac import audit_trail
 from apps.rbac.models import ApiToken, AuditorLink, Role, RoleAssignment, Team
@@ -173,7 +174,7 @@ def test_the_chain_stays_valid_with_the_trail_in_it(admin, log):
     admin.get("/events/")
     admin.get("/events/alice-p1/")
 
-    assert chain.chain_verify().valid
+    assert chain_verification.chain_verify().valid
 
 
 # --- sign-in and sign-out ----------------------------------------------------------------------

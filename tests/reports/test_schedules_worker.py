@@ -81,7 +81,7 @@ def test_a_due_schedule_fires_in_the_worker_and_mails_its_report(transactional_d
 
 
 def test_a_schedule_whose_owner_lost_the_right_is_paused_not_run(transactional_db, smtp):
-    from apps.reports.schedules import schedules_run_due
+    from apps.reports.tasks import schedules_run_due
 
     former = get_user_model().objects.create_user("max", "max@example.com", "correct-horse-battery-7")
     give_role(former, Role.Slug.REGULAR_USER)

@@ -1,6 +1,6 @@
 """An index of the day rollups of resources ordered by count, for the dashboard's top resources.
 
-apps.events.dashboard.rollup_top_bounded reads each day's largest resource counts (the
+apps.dashboard.reads.rollup_top_bounded reads each day's largest resource counts (the
 threshold algorithm). Without an index ordered by count, finding a day's 50 largest reads every
 resource row of that day: some 110,000 at 10 million events over 90 days, 3.4 s for a 30-day
 dashboard. With this index it is 50 index entries a day (INCLUDE value: no heap visit).

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("events", "0013_chain_stub"),
+        ("events", "0014_chain_stub"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 
 from django.utils import timezone
 
-from apps.events.chain import chain_verify
+from apps.events.chain_verification import chain_verify
 from apps.events.models import VerificationRun
 from apps.events.verification_runs import verification_run_record
 

@@ -1,4 +1,0 @@
-"""Demo data for the console: realistic events with attack stories, a demo admin and token."""
-from apps.events.demo.seed import SeedResult, demo_seed
-
-__all__ = ["SeedResult", "demo_seed"]
