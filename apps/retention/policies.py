@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.utils import IntegrityError, InternalError
+from django.db.utils import DatabaseError
 from django.utils import timezone
 
 from apps.rbac.audit_trail import Actor, audit_record
@@ -180,7 +180,7 @@ def _locked_write(function):
         try:
             with transaction.atomic():
                 return function(*args, **kwargs)
-        except (InternalError, IntegrityError) as exc:
+        except DatabaseError as exc:
             message = str(exc).splitlines()[0]
             if "vault is locked" in message:
                 raise PolicyError(None, message) from None
