@@ -117,3 +117,44 @@ def _safe_body(request: HttpRequest) -> dict:
         return _body(request)
     except PolicyError:
         return {}
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def include_archive_requested(params) -> tuple[bool, object]:
+    """Whether a list request asks for archived events too (`include_archive=true`), and its
+    parameters without that one (for the search parameters' own validation)."""
+    params = params.copy()
+    values = params.pop("include_archive", [])
+    return bool(values) and values[-1].strip().lower() in _TRUE, params
+
+
+def audit_log_list_with_archive(request: HttpRequest, search) -> JsonResponse:
+    """GET /api/v1/audit-logs?include_archive=true: hot and warm events, archived ones marked.
+
+    Paged by offset (`next_page` carries it); a cursor is refused, naming it."""
+    from apps.rbac.audit_trail import audit_record
+    from apps.retention.archive_search import archive_page
+    from apps.search.serialize import event_as_json
+
+    if search.cursor or search.before:
+        field = "cursor" if search.cursor else "before"
+        return _error(400, f"{field}: with include_archive, pages are by offset", field)
+    page = archive_page(principal=request.api_token, condition=search.condition, limit=search.limit,
+                        offset=search.offset, order=search.order)
+    next_page = None
+    if search.offset + len(page.events) < page.total:
+        params = request.GET.copy()
+        params["offset"] = str(search.offset + len(page.events))
+        next_page = f"{request.path}?{params.urlencode()}"
+    audit_record(request=request, action="audit.api.list", resource_type="event_list",
+                 metadata={"query": request.GET.dict(), "returned": len(page.events), "total": page.total,
+                           "include_archive": True, "segments_searched": page.segments_searched})
+    logs = []
+    for event in page.events:
+        item = event_as_json(event)
+        item["archived"] = event.archived
+        logs.append(item)
+    return JsonResponse({"total_count": page.total, "total_count_exact": True, "returned_count": len(logs),
+                         "audit_logs": logs, "next_page": next_page, "include_archive": True})
