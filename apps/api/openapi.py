@@ -295,6 +295,12 @@ def openapi_document() -> dict:
     document["paths"].update(reports_openapi.PATHS)
     document["components"]["schemas"] = {**document["components"]["schemas"], **reports_openapi.SCHEMAS}
     document["tags"].append({"name": "reports", "description": "Compliance reports and evidence packs."})
+    from apps.retention import openapi as retention_openapi
+
+    document["paths"].update(retention_openapi.PATHS)
+    document["components"]["schemas"] = {**document["components"]["schemas"], **retention_openapi.SCHEMAS}
+    document["paths"]["/api/v1/audit-logs"]["get"].setdefault("parameters", []).append(retention_openapi.LIST_PARAMETER)
+    document["tags"].append({"name": "retention", "description": "Retention policies and the vault lock."})
     return document
 
 

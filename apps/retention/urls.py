@@ -6,6 +6,7 @@ app_name = "retention"
 
 urlpatterns = [
     path("", views.retention_index, name="index"),
+    path("archive/", views.archive_search, name="archive"),
     path("policies/new/", views.policy_edit, name="policy_new"),
     path("policies/<int:pk>/edit/", views.policy_edit, name="policy_edit"),
     path("policies/<int:pk>/delete/", views.policy_remove, name="policy_delete"),

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.rbac.audit_trail import Actor, audit_record
 from apps.rbac.permissions import requires
-from apps.rbac.roles import MANAGE_RETENTION, VIEW_RETENTION
+from apps.rbac.roles import MANAGE_RETENTION, VIEW_EVENTS, VIEW_RETENTION
 from apps.retention import holds as holds_module
 from apps.retention.forms import HoldForm, PolicyForm, RestoreForm
 from apps.retention.models import LegalHold, RetentionPolicy, Segment, VaultLock
@@ -145,3 +145,32 @@ def restore(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Segment #{segment.first_seq}–#{segment.last_seq} is warm again "
                                   f"for {form.cleaned_data['days']} days.")
     return redirect("retention:index")
+
+
+@require_GET
+@requires(VIEW_EVENTS, audit_action="audit.events.list")
+def archive_search(request: HttpRequest) -> HttpResponse:
+    """Hot and warm events together, with the viewer's query language and filters; archived
+    results marked. The viewer's own page reads the hot table only."""
+    from django.utils import timezone
+
+    from apps.retention.archive_search import archive_page
+    from apps.search.params import SearchInvalid, search_from_params
+
+    context = {"q": request.GET.get("q", ""), "errors": [], "page": None}
+    try:
+        search = search_from_params(request.GET, now=timezone.now())
+    except SearchInvalid as invalid:
+        context["errors"] = [f"{error['field']}: {error['message']}" if error.get("field") else error["message"]
+                             for error in invalid.errors]
+        return render(request, "retention/archive_search.html", context, status=400)
+    page = archive_page(principal=request.user, condition=search.condition, limit=search.limit, offset=search.offset)
+    audit_record(request=request, action="audit.events.list", resource_type="event_list",
+                 metadata={"query": request.GET.dict(), "include_archive": True, "returned": len(page.events),
+                           "total": page.total})
+    context["page"] = page
+    if search.offset + len(page.events) < page.total:
+        params = request.GET.copy()
+        params["offset"] = str(search.offset + len(page.events))
+        context["next_qs"] = params.urlencode()
+    return render(request, "retention/archive_search.html", context)

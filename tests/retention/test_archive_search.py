@@ -51,3 +51,24 @@ def test_archive_search_pages_by_offset_and_refuses_a_cursor_naming_it(people, l
     assert len(second) == 2 and not set(first) & set(second)
     response = api.get("/api/v1/audit-logs", {"include_archive": "true", "cursor": "abc"})
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("persona", ["admin", "analyst_p1", "manager", "regular", "auditor"])
+def test_the_archive_search_page_shows_each_role_what_it_may_see_marked_as_archived(people, log, browser_for, persona):
+    RetentionPolicy.objects.filter(is_default=True).update(hot_days=1, warm_days=3650, cold_months=0)
+    retention_run()
+    page = browser_for(persona).get("/retention/archive/", {"q": "action:demo.thing.do"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    total = len(VISIBLE[persona])
+    assert f"{total} event{'s' if total != 1 else ''}" in text
+    assert text.count(">archived</span>") == total
+
+
+def test_the_archive_search_page_refuses_a_bad_query_naming_the_field(people, browser_for):
+    page = browser_for("analyst").get("/retention/archive/", {"q": "action:(("})
+    assert page.status_code == 400 and "q: " in page.content.decode()
+
+
+def test_the_archive_search_page_is_closed_to_people_without_a_role(people, browser_for):
+    assert browser_for("no_role").get("/retention/archive/").status_code == 403

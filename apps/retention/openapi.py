@@ -1,0 +1,77 @@
+"""The retention API's part of /api/v1/openapi.json (merged in by apps.api.openapi)."""
+from __future__ import annotations
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": _json(_ref("Error"), "Bad input; `errors[].field` names the field (hot_days, warm_days, event_types...)."),
+    "401": _json(_ref("Error"), "No usable bearer token."),
+    "403": _json(_ref("Error"), "The token's user does not hold rbac.view_retention / rbac.manage_retention."),
+}
+
+SCHEMAS = {
+    "RetentionPolicy": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer", "readOnly": True},
+            "name": {"type": "string"},
+            "default": {"type": "boolean", "readOnly": True},
+            "event_types": {"type": "array", "items": {"type": "string"},
+                            "description": "Actions (`resource.delete`) or prefixes (`authentication.*`); "
+                                           "the most specific pattern matching an event wins."},
+            "hot_days": {"type": "integer", "minimum": 1},
+            "warm_days": {"type": "integer", "description": "Age at which warm ends; not less than hot_days."},
+            "cold_months": {"type": "integer", "minimum": 0, "description": "Age at which the segment file is "
+                                                                             "deleted; 0: at the end of warm."},
+            "cold_years": {"type": "integer", "writeOnly": True, "description": "Seed 001's spelling: cold_months / 12."},
+            "delete_after_days": {"type": "integer", "readOnly": True},
+        },
+    },
+    "VaultLock": {
+        "type": "object",
+        "properties": {"locked": {"type": "boolean"}, "locked_at": {"type": "string", "format": "date-time"},
+                       "locked_by": {"type": "string"}},
+    },
+}
+
+PATHS = {
+    "/api/v1/retention/policies": {
+        "get": {"tags": ["retention"], "summary": "Retention policies",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "policies": {"type": "array", "items": _ref("RetentionPolicy")},
+                    "vault_locked": {"type": "boolean"}}}, "The policies."), **_ERRORS}},
+        "post": {"tags": ["retention"], "summary": "Create a retention policy (recorded in the chained log)",
+                 "requestBody": {"content": {"application/json": {"schema": _ref("RetentionPolicy")}}},
+                 "responses": {"201": _json(_ref("RetentionPolicy"), "Created."), **_ERRORS}},
+    },
+    "/api/v1/retention/policies/{id}": {
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "get": {"tags": ["retention"], "summary": "One retention policy",
+                "responses": {"200": _json(_ref("RetentionPolicy"), "The policy."), **_ERRORS}},
+        "put": {"tags": ["retention"], "summary": "Change a policy; under the vault lock periods only lengthen",
+                "requestBody": {"content": {"application/json": {"schema": _ref("RetentionPolicy")}}},
+                "responses": {"200": _json(_ref("RetentionPolicy"), "Changed."), **_ERRORS}},
+    },
+    "/api/v1/retention/lock": {
+        "get": {"tags": ["retention"], "summary": "The vault lock",
+                "responses": {"200": _json(_ref("VaultLock"), "Whether the vault is locked."), **_ERRORS}},
+        "post": {"tags": ["retention"], "summary": "Lock the vault for good (Immutable Vault Mode)",
+                 "responses": {"200": _json(_ref("VaultLock"), "Locked."), **_ERRORS}},
+        "delete": {"tags": ["retention"], "summary": "Always refused: the lock cannot be lifted",
+                   "responses": {"409": _json(_ref("Error"), "Refused, and the attempt recorded."), **_ERRORS}},
+    },
+}
+
+# `include_archive` on the list: apps.api.openapi merges it into GET /api/v1/audit-logs.
+LIST_PARAMETER = {
+    "name": "include_archive", "in": "query", "required": False, "schema": {"type": "boolean"},
+    "description": "Also search warm (archived) events, with the same filters and visibility; archived results "
+                   "carry `archived: true`. Pages by offset.",
+}
