@@ -431,7 +431,9 @@ def events_verified(events) -> dict[int, bool]:
     stored: dict[int, bytes] = {}
     if before:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT seq, hash FROM audit_event WHERE seq = ANY(%s)", [before])
+            # A predecessor retention archived is known by its chain stub.
+            cursor.execute("SELECT seq, hash FROM audit_event WHERE seq = ANY(%s)"
+                           " UNION ALL SELECT seq, hash FROM audit_chain_stub WHERE seq = ANY(%s)", [before, before])
             stored = {seq: bytes(value) for seq, value in cursor.fetchall()}
         missing = [seq for seq in before if seq not in stored]
         if missing:

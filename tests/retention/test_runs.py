@@ -141,3 +141,17 @@ def test_verify_chain_with_archives_from_the_command_line(db, aged, capsys):
     retention_run()
     call_command("verify_chain", "--with-archives", "--workers", "1")
     assert "2 archived events recomputed" in capsys.readouterr().out
+
+
+def test_an_event_whose_predecessor_was_archived_still_shows_as_verified_in_the_api(people, aged):
+    from apps.rbac.tokens import token_issue
+    from tests.factories import ApiClient
+
+    aged(("demo.thing.do", 40))
+    young = aged(("demo.thing.do", 1))
+    retention_run()
+    api = ApiClient(token_issue(scope="read", user=people["admin"]).secret)
+    response = api.post("/api/v1/audit-logs/search", {"query": "action:demo.thing.do", "start_time": "2020-01-01T00:00:00Z"})
+    assert response.status_code == 200, response.content
+    (log,) = response.json()["audit_logs"]
+    assert log["event_id"] == young[0] and log["verification"]["verified"] is True
