@@ -103,7 +103,14 @@ def measure(out: str) -> None:
         copies.append(time.perf_counter() - started)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     started = time.perf_counter()
-    run = retention_run(trigger="bench")
+    if os.environ.get("RETBENCH_PROFILE"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        run = profiler.runcall(retention_run, trigger="bench")
+        profiler.dump_stats(os.environ["RETBENCH_PROFILE"])
+    else:
+        run = retention_run(trigger="bench")
     archive_s = time.perf_counter() - started
     assert run.state == "done", run.error
     segments = list(Segment.objects.all())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.rbac.audit_trail import Actor
 from apps.rbac.permissions import token_required
@@ -77,7 +77,7 @@ def policies(request: HttpRequest) -> JsonResponse:
     return JsonResponse(policy_json(policy), status=201)
 
 
-@require_http_methods(["GET", "PUT", "PATCH"])
+@require_http_methods(["GET", "POST", "PUT", "PATCH"])
 @token_required("read", audit_action="audit.retention.api_denied")
 def policy_detail(request: HttpRequest, pk: int) -> JsonResponse:
     if not _allowed(request, VIEW_RETENTION if request.method == "GET" else MANAGE_RETENTION):
@@ -92,6 +92,19 @@ def policy_detail(request: HttpRequest, pk: int) -> JsonResponse:
     except PolicyError as error:
         return _error(400 if error.field else 409, str(error), error.field)
     return JsonResponse(policy_json(policy))
+
+
+@require_POST
+@token_required("read", audit_action="audit.retention.api_denied")
+def unlock(request: HttpRequest) -> JsonResponse:
+    """Always refused (409), and the attempt recorded: the vault lock cannot be lifted."""
+    if not _allowed(request, MANAGE_RETENTION):
+        return _error(403, "this token's user may not do this")
+    try:
+        vault_unlock(actor=Actor.from_request(request))
+    except PolicyError as error:
+        return _error(409, str(error))
+    return _error(409, "the vault lock cannot be lifted")
 
 
 @require_http_methods(["GET", "POST", "DELETE"])

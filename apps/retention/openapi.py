@@ -10,6 +10,7 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_ID = {"name": "pk", "in": "path", "required": True, "schema": {"type": "integer"}}
 _ERRORS = {
     "400": _json(_ref("Error"), "Bad input; `errors[].field` names the field (hot_days, warm_days, event_types...)."),
     "401": _json(_ref("Error"), "No usable bearer token."),
@@ -43,29 +44,36 @@ SCHEMAS = {
 
 PATHS = {
     "/api/v1/retention/policies": {
-        "get": {"tags": ["retention"], "summary": "Retention policies",
+        "get": {"tags": ["retention"], "summary": "Retention policies", "operationId": "retention_policy_list",
                 "responses": {"200": _json({"type": "object", "properties": {
                     "policies": {"type": "array", "items": _ref("RetentionPolicy")},
                     "vault_locked": {"type": "boolean"}}}, "The policies."), **_ERRORS}},
         "post": {"tags": ["retention"], "summary": "Create a retention policy (recorded in the chained log)",
+                 "operationId": "retention_policy_create",
                  "requestBody": {"content": {"application/json": {"schema": _ref("RetentionPolicy")}}},
                  "responses": {"201": _json(_ref("RetentionPolicy"), "Created."), **_ERRORS}},
     },
-    "/api/v1/retention/policies/{id}": {
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-        "get": {"tags": ["retention"], "summary": "One retention policy",
+    "/api/v1/retention/policies/{pk}": {
+        "get": {"tags": ["retention"], "summary": "One retention policy", "operationId": "retention_policy_get",
+                "parameters": [_ID],
                 "responses": {"200": _json(_ref("RetentionPolicy"), "The policy."), **_ERRORS}},
-        "put": {"tags": ["retention"], "summary": "Change a policy; under the vault lock periods only lengthen",
+        "post": {"tags": ["retention"], "summary": "Change a policy (the fields sent); under the vault lock periods "
+                                                  "only lengthen", "operationId": "retention_policy_update",
+                 "parameters": [_ID],
                 "requestBody": {"content": {"application/json": {"schema": _ref("RetentionPolicy")}}},
                 "responses": {"200": _json(_ref("RetentionPolicy"), "Changed."), **_ERRORS}},
     },
     "/api/v1/retention/lock": {
-        "get": {"tags": ["retention"], "summary": "The vault lock",
+        "get": {"tags": ["retention"], "summary": "The vault lock", "operationId": "retention_lock_get",
                 "responses": {"200": _json(_ref("VaultLock"), "Whether the vault is locked."), **_ERRORS}},
         "post": {"tags": ["retention"], "summary": "Lock the vault for good (Immutable Vault Mode)",
+                 "operationId": "retention_lock",
                  "responses": {"200": _json(_ref("VaultLock"), "Locked."), **_ERRORS}},
-        "delete": {"tags": ["retention"], "summary": "Always refused: the lock cannot be lifted",
-                   "responses": {"409": _json(_ref("Error"), "Refused, and the attempt recorded."), **_ERRORS}},
+    },
+    "/api/v1/retention/unlock": {
+        "post": {"tags": ["retention"], "summary": "Always refused: the lock cannot be lifted",
+                 "operationId": "retention_unlock",
+                 "responses": {"409": _json(_ref("Error"), "Refused, and the attempt recorded."), **_ERRORS}},
     },
 }
 

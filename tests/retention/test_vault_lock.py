@@ -2,7 +2,6 @@
 and SQL alike, and the lock itself cannot be lifted by anyone."""
 from __future__ import annotations
 
-import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -41,12 +40,12 @@ def test_the_form_refuses_to_shorten_a_locked_policy_and_accepts_lengthening(loc
 
 def test_the_api_refuses_to_shorten_a_locked_policy_or_lift_the_lock(locked, people):
     api = ApiClient(token_issue(scope="read", user=people["admin"]).secret)
-    response = api.client.put(f"/api/v1/retention/policies/{locked.pk}", data=json.dumps({"warm_days": 100}),
-                              content_type="application/json", headers=api._headers())
+    response = api.post(f"/api/v1/retention/policies/{locked.pk}", {"warm_days": 100})
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "warm_days"
     assert _periods(locked) == (90, 365, 84)
-    response = api.client.delete("/api/v1/retention/lock", headers=api._headers())
-    assert response.status_code == 409 and "cannot be lifted" in response.json()["error"]
+    for response in (api.post("/api/v1/retention/unlock"),
+                     api.client.delete("/api/v1/retention/lock", headers=api._headers())):
+        assert response.status_code == 409 and "cannot be lifted" in response.json()["error"]
     assert VaultLock.objects.exists()
 
 
