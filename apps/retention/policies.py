@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.utils import DatabaseError
+from django.db.utils import DatabaseError, OperationalError
 from django.utils import timezone
 
 from apps.rbac.audit_trail import Actor, audit_record
@@ -21,6 +21,7 @@ from apps.retention.models import RetentionPolicy, VaultLock, months_to_days
 # spelt this way could never match one.
 _SEGMENT = r"[a-z0-9_:/\-]+"
 PATTERN = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT})*(\.\*)?$")
+PREVIEW_TIMEOUT_MS = 4000
 
 
 class PolicyError(Exception):
@@ -264,24 +265,14 @@ def policy_preview(now=None) -> list[dict]:
     now = now or timezone.now()
     case_sql, params = policy_case_sql(policies)
     rows = {}
-    with connection.cursor() as cursor:
-        # One scan grouping by policy; events are tested against their own policy's cut-offs.
-        values = ", ".join("(%s::bigint, %s::timestamptz, %s::timestamptz, %s::timestamptz)" for _ in policies)
-        cut_params = []
-        for policy in policies:
-            cut = cutoffs(policy, now)
-            cut_params += [policy.pk, cut["hot"], cut["warm"], cut["delete"]]
-        cursor.execute(
-            f"WITH cut (policy_id, hot, warm, del) AS (VALUES {values}),"
-            f" e AS (SELECT {case_sql} AS policy_id, occurred_at, pg_column_size(e.*) AS bytes FROM audit_event e)"
-            " SELECT e.policy_id, count(*) FILTER (WHERE e.occurred_at < cut.hot),"
-            " coalesce(sum(e.bytes) FILTER (WHERE e.occurred_at < cut.hot), 0),"
-            " count(*) FILTER (WHERE e.occurred_at < cut.warm), count(*) FILTER (WHERE e.occurred_at < cut.del)"
-            " FROM e JOIN cut USING (policy_id) GROUP BY e.policy_id",
-            [*cut_params, *params],
-        )
-        for policy_id, to_warm, warm_bytes, past_warm, past_delete in cursor.fetchall():
-            rows[policy_id] = (to_warm, warm_bytes, past_warm, past_delete)
+    timed_out = False
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The preview scans the events table; on a large log it gives up rather than keep the page waiting.
+            cursor.execute(f"SET LOCAL statement_timeout = {PREVIEW_TIMEOUT_MS}")
+            rows = _preview_counts(cursor, policies, now, case_sql, params)
+    except OperationalError:
+        timed_out = True
     preview = []
     for policy in policies:
         to_warm, warm_bytes, past_warm, past_delete = rows.get(policy.pk, (0, 0, 0, 0))
@@ -290,7 +281,7 @@ def policy_preview(now=None) -> list[dict]:
         going_cold = segments.filter(state=Segment.State.WARM, newest_at__lt=cut["warm"], restored_until__isnull=True)
         going_away = segments.filter(state__in=[Segment.State.WARM, Segment.State.COLD], newest_at__lt=cut["delete"])
         preview.append({
-            "policy": policy, "to_warm": to_warm, "to_warm_bytes": warm_bytes,
+            "policy": policy, "timed_out": timed_out, "to_warm": to_warm, "to_warm_bytes": warm_bytes,
             # Events past warm but not past delete go cold; past delete they are deleted instead.
             "to_cold": past_warm - past_delete + sum(s.count for s in going_cold),
             "to_cold_bytes": sum(s.size for s in going_cold),
@@ -298,3 +289,25 @@ def policy_preview(now=None) -> list[dict]:
             "to_delete_bytes": sum(s.size for s in going_away),
         })
     return preview
+
+
+def _preview_counts(cursor, policies, now, case_sql, params) -> dict:
+    rows = {}
+    # One scan grouping by policy; events are tested against their own policy's cut-offs.
+    values = ", ".join("(%s::bigint, %s::timestamptz, %s::timestamptz, %s::timestamptz)" for _ in policies)
+    cut_params = []
+    for policy in policies:
+        cut = cutoffs(policy, now)
+        cut_params += [policy.pk, cut["hot"], cut["warm"], cut["delete"]]
+    cursor.execute(
+        f"WITH cut (policy_id, hot, warm, del) AS (VALUES {values}),"
+        f" e AS (SELECT {case_sql} AS policy_id, occurred_at, pg_column_size(e.*) AS bytes FROM audit_event e)"
+        " SELECT e.policy_id, count(*) FILTER (WHERE e.occurred_at < cut.hot),"
+        " coalesce(sum(e.bytes) FILTER (WHERE e.occurred_at < cut.hot), 0),"
+        " count(*) FILTER (WHERE e.occurred_at < cut.warm), count(*) FILTER (WHERE e.occurred_at < cut.del)"
+        " FROM e JOIN cut USING (policy_id) GROUP BY e.policy_id",
+        [*cut_params, *params],
+    )
+    for policy_id, to_warm, warm_bytes, past_warm, past_delete in cursor.fetchall():
+        rows[policy_id] = (to_warm, warm_bytes, past_warm, past_delete)
+    return rows

@@ -101,7 +101,7 @@ def segment_file_write(table: pa.Table, path: Path) -> tuple[bytes, int]:
     under the final name. Returns its SHA-256 and size."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, temporary, compression="zstd", compression_level=6, row_group_size=128 * 1024)
+    pq.write_table(table, temporary, compression="zstd", compression_level=3, row_group_size=128 * 1024)
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
