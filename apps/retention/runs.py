@@ -146,9 +146,9 @@ def segment_archive(policy: RetentionPolicy, table) -> Segment:
     segment.oldest_at = _parse(manifest["oldest_at"])
     segment.newest_at = _parse(manifest["newest_at"])
     # Read back: equal to what was written, and every row's hash recomputed from the file for
-    # small segments, about a thousand spread over a large one (verify_chain --with-archives
+    # small segments, about 256 spread over a large one (verify_chain --with-archives
     # recomputes them all).
-    segment_file_check(segment, path, written=table, every=max(1, table.num_rows // 1000))
+    segment_file_check(segment, path, written=table, every=max(1, table.num_rows // 256))
     _stage("written", segment)
     with transaction.atomic():
         with connection.cursor() as cursor:

@@ -63,7 +63,9 @@ def table_from_csv(data: bytes) -> pa.Table:
     """
     table = pacsv.read_csv(
         io.BytesIO(data),
-        read_options=pacsv.ReadOptions(column_names=list(COLUMNS), block_size=1 << 24),
+        # One thread: on a busy machine pyarrow's thread pool made parsing twice as slow (measured
+        # 0.63 s against 0.30 s for 30,000 events under load 10 on 2 cores).
+        read_options=pacsv.ReadOptions(column_names=list(COLUMNS), block_size=1 << 24, use_threads=False),
         convert_options=pacsv.ConvertOptions(column_types=_csv_types(), strings_can_be_null=True,
                                              quoted_strings_can_be_null=False),
     )
@@ -101,7 +103,7 @@ def segment_file_write(table: pa.Table, path: Path) -> tuple[bytes, int]:
     under the final name. Returns its SHA-256 and size."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, temporary, compression="zstd", compression_level=3, row_group_size=128 * 1024)
+    pq.write_table(table, temporary, compression="zstd", compression_level=1, row_group_size=128 * 1024)
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
@@ -109,7 +111,7 @@ def segment_file_write(table: pa.Table, path: Path) -> tuple[bytes, int]:
 
 
 def segment_table_read(path: Path) -> pa.Table:
-    return pq.read_table(path)
+    return pq.read_table(path, use_threads=False)
 
 
 def manifest_for(segment, *, sha256: bytes, size: int, table: pa.Table) -> dict:
