@@ -412,6 +412,11 @@ def chain_links(*, seq: int) -> tuple[dict[int, Link], tuple[int, bytes]]:
             except (ValueError, TypeError) as exc:
                 recomputed, problem = None, f"stored fields cannot be serialised: {exc}"
             links[row[0]] = Link(row[0], stored_prev, stored_hash, recomputed, problem)
+        # A neighbour retention archived is known by its chain stub (its hashes, no fields).
+        cursor.execute("SELECT seq, prev_hash, hash FROM audit_chain_stub WHERE seq BETWEEN %s AND %s", [seq - 1, seq + 1])
+        for stub_seq, stub_prev, stub_hash in cursor.fetchall():
+            if stub_seq not in links:
+                links[stub_seq] = Link(stub_seq, bytes(stub_prev), bytes(stub_hash), None, "archived by retention")
         cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
         head = cursor.fetchone()
     return links, (head[0], bytes(head[1])) if head else (0, GENESIS)

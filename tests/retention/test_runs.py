@@ -155,3 +155,15 @@ def test_an_event_whose_predecessor_was_archived_still_shows_as_verified_in_the_
     assert response.status_code == 200, response.content
     (log,) = response.json()["audit_logs"]
     assert log["event_id"] == young[0] and log["verification"]["verified"] is True
+
+
+def test_verify_this_event_links_to_a_neighbour_retention_archived(db, aged):
+    from apps.events.models import Event
+    from apps.events.verification import event_verify
+
+    aged(("demo.thing.do", 40))
+    young = aged(("demo.thing.do", 1))
+    retention_run()
+    event = Event.objects.get(event_id=young[0])
+    checks = {check.label: check.ok for check in event_verify(event=event).checks}
+    assert checks["Links to the event before it"] is True
