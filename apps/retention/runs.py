@@ -31,7 +31,8 @@ from apps.retention.models import RetentionPolicy, RetentionRun, Segment
 from apps.retention.policies import cutoffs, policy_case_sql, policy_list
 from apps.retention.purge import segment_purge
 from apps.retention.segments import (
-    SELECT_LIST, manifest_for, manifest_sign, segment_file_check, segment_file_write, table_from_csv, warm_path,
+    SELECT_LIST, manifest_for, manifest_sidecar_write, manifest_sign, segment_file_check, segment_file_write,
+    sidecar_path, table_from_csv, warm_path,
 )
 from apps.retention.storage import cold_storage
 
@@ -82,6 +83,7 @@ def segments_recover() -> None:
     """Finish what a killed run left: see the module's docstring."""
     for segment in Segment.objects.filter(state=Segment.State.WRITING):
         warm_path(segment.file_name).unlink(missing_ok=True)
+        sidecar_path(warm_path(segment.file_name)).unlink(missing_ok=True)
         segment.delete()
     for segment in Segment.objects.filter(state=Segment.State.VERIFIED):
         segment_purge(segment)
@@ -140,6 +142,7 @@ def segment_archive(policy: RetentionPolicy, table) -> Segment:
     sha256, size = segment_file_write(table, path)
     manifest = manifest_for(segment, sha256=sha256, size=size, table=table)
     segment.manifest, segment.signature, segment.key_id = manifest, manifest_sign(manifest), manifest["key_id"]
+    manifest_sidecar_write(path, manifest, segment.signature)
     segment.sha256, segment.size, segment.count = sha256, size, table.num_rows
     segment.first_prev_hash = table.column("prev_hash")[0].as_py()
     segment.last_hash = table.column("hash")[-1].as_py()
@@ -189,10 +192,15 @@ def _cold_step(run: RetentionRun, now) -> None:
                         retain_until=segment.newest_at + timedelta(days=policy.delete_after_days))
             if storage.digest(segment.file_name) != (bytes(segment.sha256), segment.size):
                 raise RuntimeError(f"segment {segment.pk}: the cold copy does not match the manifest")
+            sidecar = sidecar_path(path)
+            if sidecar.exists():
+                storage.put(segment.file_name + ".manifest.json", sidecar,
+                            retain_until=segment.newest_at + timedelta(days=policy.delete_after_days))
             Segment.objects.filter(pk=segment.pk).update(state=Segment.State.COLD, cold_key=segment.file_name,
                                                          moved_at=timezone.now())
             _stage("cold", segment)
             path.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
             RetentionRun.objects.filter(pk=run.pk).update(segments_cold=models_F("segments_cold") + 1)
     # Restored copies whose time is up leave the warm store again.
     for segment in Segment.objects.filter(state=Segment.State.COLD, restored_until__lt=now):
@@ -216,9 +224,11 @@ def _delete_step(run: RetentionRun, now) -> None:
                 continue
             # The files first: killed after this, the segment is deleted again next time.
             warm_path(segment.file_name).unlink(missing_ok=True)
+            sidecar_path(warm_path(segment.file_name)).unlink(missing_ok=True)
             if segment.cold_key:
                 storage = storage or cold_storage()
                 storage.delete(segment.cold_key)
+                storage.delete(segment.cold_key + ".manifest.json")
             Segment.objects.filter(pk=segment.pk).update(state=Segment.State.DELETED, held=False,
                                                          moved_at=timezone.now(), restored_until=None)
             RetentionRun.objects.filter(pk=run.pk).update(segments_deleted=models_F("segments_deleted") + 1)

@@ -139,6 +139,25 @@ def manifest_sign(manifest: dict) -> bytes:
     return signing.sign(canonical_json(manifest))
 
 
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def manifest_sidecar_write(path: Path, manifest: dict, signature: bytes) -> Path:
+    """The signed manifest beside the file (and copied with it to cold storage), so that a holder
+    of the public key checks a segment offline: the signature covers the RFC 8785 JSON of
+    `manifest`, and `manifest.sha256` is the file's."""
+    import base64
+
+    sidecar = sidecar_path(path)
+    sidecar.write_text(json.dumps({
+        "manifest": manifest, "algorithm": "Ed25519", "signed": "RFC 8785 JSON of manifest",
+        "signature": base64.b64encode(signature).decode(),
+        "public_key": base64.b64encode(signing.public_key_raw()).decode(),
+    }, indent=1))
+    return sidecar
+
+
 def manifest_signature_valid(manifest: dict, signature: bytes) -> bool:
     from cryptography.exceptions import InvalidSignature
 

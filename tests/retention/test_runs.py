@@ -167,3 +167,25 @@ def test_verify_this_event_links_to_a_neighbour_retention_archived(db, aged):
     event = Event.objects.get(event_id=young[0])
     checks = {check.label: check.ok for check in event_verify(event=event).checks}
     assert checks["Links to the event before it"] is True
+
+
+def test_a_segment_checks_offline_with_the_public_key_from_its_signed_manifest_beside_it(db, aged, tmp_path):
+    import base64
+    import hashlib
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from apps.events.canonical import canonical_json
+    from apps.retention.segments import sidecar_path
+
+    RetentionPolicy.objects.create(name="Views", event_types=["resource.view"], hot_days=5, warm_days=10, cold_months=1)
+    aged(("resource.view", 12), ("resource.view", 13))
+    retention_run()
+    segment = Segment.objects.get()
+    cold = tmp_path / "cold" / segment.file_name
+    sidecar = json.loads(sidecar_path(cold).read_text())
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(sidecar["public_key"]))
+    key.verify(base64.b64decode(sidecar["signature"]), canonical_json(sidecar["manifest"]))  # raises if forged
+    assert sidecar["manifest"]["sha256"] == hashlib.sha256(cold.read_bytes()).hexdigest()
+    assert sidecar["manifest"]["count"] == 2 and not sidecar_path(warm_path(segment.file_name)).exists()
