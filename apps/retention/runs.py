@@ -99,14 +99,30 @@ def segments_recover() -> None:
 
 
 def _copy_batch(policy: RetentionPolicy, case_sql: str, case_params: list, before, limit: int):
-    with connection.cursor() as cursor:
-        query = (f"COPY (SELECT {SELECT_LIST} FROM audit_event WHERE occurred_at < %s AND {case_sql} = %s"
-                 f" ORDER BY seq LIMIT %s) TO STDOUT (FORMAT csv)")
+    """The next batch of the policy's events past `before`, as an Arrow table, and the WHERE
+    clause (with its parameters) that selects exactly those rows, for their stubs.
+
+    The batch's last seq is found first from the narrow seq column alone; the rows are then
+    read in primary-key order up to it. Ordering the wide rows themselves (ORDER BY seq LIMIT
+    over the COPY's select list) sorted them on disk: measured 12% of COPY's rate at 200,000
+    events against 28% at 30,000.
+    """
+    where = f"occurred_at < %s AND {case_sql} = %s"
+    params = [before, *case_params, policy.pk]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(seq) FROM (SELECT seq FROM audit_event WHERE {where} ORDER BY seq LIMIT %s) s",
+                       [*params, limit])
+        upto = cursor.fetchone()[0]
+        if upto is None:
+            return None, None
+        where, params = f"{where} AND seq <= %s", [*params, upto]
+        cursor.execute("SET LOCAL enable_sort = off")
         chunks = []
-        with cursor.cursor.copy(query, [before, *case_params, policy.pk, limit]) as copy:
+        with cursor.cursor.copy(f"COPY (SELECT {SELECT_LIST} FROM audit_event WHERE {where} ORDER BY seq)"
+                                " TO STDOUT (FORMAT csv)", params) as copy:
             for chunk in copy:
                 chunks.append(bytes(chunk))
-    return table_from_csv(b"".join(chunks)) if chunks else None
+    return table_from_csv(b"".join(chunks)), (where, params)
 
 
 def _archive_policy(run: RetentionRun, policy: RetentionPolicy, now) -> None:
@@ -114,10 +130,10 @@ def _archive_policy(run: RetentionRun, policy: RetentionPolicy, now) -> None:
     before = cutoffs(policy, now)["hot"]
     batch = settings.RETENTION_BATCH
     while True:
-        table = _copy_batch(policy, case_sql, case_params, before, batch)
+        table, selection = _copy_batch(policy, case_sql, case_params, before, batch)
         if table is None or table.num_rows == 0:
             return
-        segment_archive(policy, table)
+        segment_archive(policy, table, selection)
         RetentionRun.objects.filter(pk=run.pk).update(
             archived_events=models_F("archived_events") + table.num_rows,
             segments_written=models_F("segments_written") + 1)
@@ -131,8 +147,9 @@ def models_F(name):
     return F(name)
 
 
-def segment_archive(policy: RetentionPolicy, table) -> Segment:
-    """Write, check, stub and purge one batch of events (steps 1-4 of the module docstring)."""
+def segment_archive(policy: RetentionPolicy, table, selection: tuple[str, list]) -> Segment:
+    """Write, check, stub and purge one batch of events (steps 1-4 of the module docstring).
+    `selection`: the WHERE clause and parameters that selected the batch's rows."""
     seqs = table.column("seq")
     first, last = seqs[0].as_py(), seqs[-1].as_py()
     segment = Segment.objects.create(policy=policy, first_seq=first, last_seq=last, file_name="")
@@ -155,10 +172,12 @@ def segment_archive(policy: RetentionPolicy, table) -> Segment:
     _stage("written", segment)
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # The rows the batch was read from (they cannot have changed: the table refuses UPDATE).
+            where, params = selection
             cursor.execute(
                 "INSERT INTO audit_chain_stub (seq, hash, prev_hash, occurred_at, segment_id)"
-                " SELECT seq, hash, prev_hash, occurred_at, %s FROM audit_event WHERE seq = ANY(%s)",
-                [segment.pk, seqs.to_pylist()],
+                f" SELECT seq, hash, prev_hash, occurred_at, %s FROM audit_event WHERE {where}",
+                [segment.pk, *params],
             )
             if cursor.rowcount != table.num_rows:
                 raise RuntimeError(f"segment {segment.pk}: {cursor.rowcount} stubs for {table.num_rows} events")
