@@ -14,8 +14,6 @@ range yet), so this suits archives of some hundreds of thousands of events, not 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-
 from django.db import transaction
 from django.db.models import Q, Value
 from django.utils import timezone
@@ -49,7 +47,7 @@ def archive_page(*, principal, condition: Q, limit: int, offset: int = 0, order:
     with transaction.atomic():
         archive_table_create()
         for segment in searchable_segments():
-            archive_table_load(segment_table_read(Path(warm_path(segment.file_name))))
+            archive_table_load(segment_table_read(warm_path(segment.file_name)))
             page.segments_searched += 1
         hot = Event.objects.visible_to(principal).filter(condition).values(*FIELDS).annotate(archived=Value(False))
         warm = ArchivedEvent.objects.visible_to(principal).filter(condition).values(*FIELDS).annotate(

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.events.chain import checkpoint_create
@@ -135,16 +136,10 @@ def _archive_policy(run: RetentionRun, policy: RetentionPolicy, now) -> None:
             return
         segment_archive(policy, table, selection)
         RetentionRun.objects.filter(pk=run.pk).update(
-            archived_events=models_F("archived_events") + table.num_rows,
-            segments_written=models_F("segments_written") + 1)
+            archived_events=F("archived_events") + table.num_rows,
+            segments_written=F("segments_written") + 1)
         if table.num_rows < batch:
             return
-
-
-def models_F(name):
-    from django.db.models import F
-
-    return F(name)
 
 
 def segment_archive(policy: RetentionPolicy, table, selection: tuple[str, list]) -> Segment:
@@ -220,7 +215,7 @@ def _cold_step(run: RetentionRun, now) -> None:
             _stage("cold", segment)
             path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
-            RetentionRun.objects.filter(pk=run.pk).update(segments_cold=models_F("segments_cold") + 1)
+            RetentionRun.objects.filter(pk=run.pk).update(segments_cold=F("segments_cold") + 1)
     # Restored copies whose time is up leave the warm store again.
     for segment in Segment.objects.filter(state=Segment.State.COLD, restored_until__lt=now):
         warm_path(segment.file_name).unlink(missing_ok=True)
@@ -239,7 +234,7 @@ def _delete_step(run: RetentionRun, now) -> None:
             if kept_by:
                 if not segment.held:
                     Segment.objects.filter(pk=segment.pk).update(held=True, reported_state="")
-                RetentionRun.objects.filter(pk=run.pk).update(segments_held=models_F("segments_held") + 1)
+                RetentionRun.objects.filter(pk=run.pk).update(segments_held=F("segments_held") + 1)
                 continue
             # The files first: killed after this, the segment is deleted again next time.
             warm_path(segment.file_name).unlink(missing_ok=True)
@@ -250,7 +245,7 @@ def _delete_step(run: RetentionRun, now) -> None:
                 storage.delete(segment.cold_key + ".manifest.json")
             Segment.objects.filter(pk=segment.pk).update(state=Segment.State.DELETED, held=False,
                                                          moved_at=timezone.now(), restored_until=None)
-            RetentionRun.objects.filter(pk=run.pk).update(segments_deleted=models_F("segments_deleted") + 1)
+            RetentionRun.objects.filter(pk=run.pk).update(segments_deleted=F("segments_deleted") + 1)
 
 
 @transaction.atomic
@@ -259,7 +254,7 @@ def _record(run: RetentionRun, actor: Actor) -> None:
     did, and the segments marked as reported, in one transaction."""
     unreported = list(Segment.objects.select_for_update().exclude(state__in=[Segment.State.WRITING,
                                                                             Segment.State.VERIFIED]).exclude(
-        reported_state=models_F("state")))
+        reported_state=F("state")))
     held = [s for s in unreported if s.held and s.state != Segment.State.DELETED]
     moved = {state: [s for s in unreported if s.state == state and s not in held]
              for state in (Segment.State.WARM, Segment.State.COLD, Segment.State.DELETED)}

@@ -30,9 +30,6 @@ class ColdStorage:
     def delete(self, key: str) -> None:
         raise NotImplementedError
 
-    def usage(self) -> tuple[int, int]:
-        raise NotImplementedError
-
 
 def _file_digest(handle) -> tuple[bytes, int]:
     digest, size = hashlib.sha256(), 0
@@ -72,10 +69,6 @@ class LocalCold(ColdStorage):
 
     def delete(self, key):
         self._path(key).unlink(missing_ok=True)
-
-    def usage(self):
-        files = [p for p in self.root.rglob("*.parquet")] if self.root.exists() else []
-        return len(files), sum(p.stat().st_size for p in files)
 
 
 class S3Cold(ColdStorage):
@@ -121,14 +114,6 @@ class S3Cold(ColdStorage):
 
     def delete(self, key):
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-
-    def usage(self):
-        count = size = 0
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith(".parquet"):
-                    count, size = count + 1, size + item["Size"]
-        return count, size
 
 
 def cold_storage() -> ColdStorage:

@@ -5,7 +5,6 @@ test on 127.0.0.1, spoken to by boto3 over HTTP exactly as a real endpoint would
 """
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
