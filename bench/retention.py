@@ -64,7 +64,9 @@ def run(bench):
         f"| segments (Parquet, zstd) | {result['segment_bytes'] / 1e6:,.1f} MB "
         f"({result['segment_bytes'] / result['table_bytes'] * 100:.1f}% of the table) |",
         f"| chain stubs left (table + index) | {result['stub_bytes'] / 1e6:,.1f} MB |",
-        f"| verify_chain --with-archives after the run | {result['verify']} |",
+        f"| verify_chain --with-archives after the run | {result['verify']} in {result['verify_s']:.1f} s |",
+        f"| include-archive search, first page of the last 7 days ({result['search_total']:,} events), 3 runs |"
+        f" {', '.join(f'{x:.2f}' for x in result['search_s'])} s (every warm segment loaded per search) |",
     ])
     targets = [
         Target("retention: archive rate", archive_rate, "COPY TO STDOUT of the same rows", copy_rate, 0.5),
@@ -117,8 +119,28 @@ def measure(out: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_total_relation_size('audit_chain_stub')")
         stub_bytes = cursor.fetchone()[0]
+    verify_started = time.perf_counter()
     verification = chain_verify(with_archives=True)
+    verify_s = time.perf_counter() - verify_started
+    # "Include archive": the first page of a week's events, hot and warm, as an administrator
+    # sees them (every segment is loaded into the session's table: no pruning by time yet).
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    from apps.retention.archive_search import archive_page
+
+    admin = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.create_superuser(
+        "bench-admin", "bench@example.com", None)
+    newest = max(s.newest_at for s in segments)
+    searches = []
+    for _ in range(3):
+        started = time.perf_counter()
+        page = archive_page(principal=admin, condition=Q(occurred_at__gte=newest - timedelta(days=7)), limit=50)
+        searches.append(time.perf_counter() - started)
     Path(out).write_text(json.dumps({
+        "search_s": sorted(searches), "search_total": page.total, "verify_s": verify_s,
         "events": events, "table_bytes": table_bytes, "copy_s": min(copies), "archive_s": archive_s,
         "archived": run.archived_events, "segments": len(segments), "segment_bytes": sum(s.size for s in segments),
         "stub_bytes": stub_bytes, "load": load,

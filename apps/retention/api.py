@@ -148,14 +148,15 @@ def audit_log_list_with_archive(request: HttpRequest, search) -> JsonResponse:
 
     Paged by offset (`next_page` carries it); a cursor is refused, naming it."""
     from apps.rbac.audit_trail import audit_record
-    from apps.retention.archive_search import archive_page
+    from apps.retention.archive_search import archive_page, time_bounds
     from apps.search.serialize import event_as_json
 
     if search.cursor or search.before:
         field = "cursor" if search.cursor else "before"
         return _error(400, f"{field}: with include_archive, pages are by offset", field)
+    start, end = time_bounds(request.GET)
     page = archive_page(principal=request.api_token, condition=search.condition, limit=search.limit,
-                        offset=search.offset, order=search.order)
+                        offset=search.offset, order=search.order, start=start, end=end)
     next_page = None
     if search.offset + len(page.events) < page.total:
         params = request.GET.copy()

@@ -33,20 +33,50 @@ class ArchivePage:
     segments_searched: int = 0
 
 
-def searchable_segments() -> list[Segment]:
+def searchable_segments(*, start=None, end=None) -> list[Segment]:
+    """The segments searchable in place, those whose events' times meet [start, end) when given
+    (from their manifests' oldest and newest event)."""
     now = timezone.now()
-    return [segment for segment in Segment.objects.filter(
-        Q(state=Segment.State.WARM) | Q(state=Segment.State.COLD, restored_until__gt=now)).order_by("first_seq")
-        if warm_path(segment.file_name).exists()]
+    segments = Segment.objects.filter(Q(state=Segment.State.WARM) | Q(state=Segment.State.COLD, restored_until__gt=now))
+    if start is not None:
+        segments = segments.filter(newest_at__gte=start)
+    if end is not None:
+        segments = segments.filter(oldest_at__lt=end)
+    return [segment for segment in segments.order_by("first_seq") if warm_path(segment.file_name).exists()]
 
 
-def archive_page(*, principal, condition: Q, limit: int, offset: int = 0, order: str = "newest") -> ArchivePage:
+def time_bounds(params) -> tuple:
+    """Loose bounds from the list's `start_date` / `end_date`, for skipping segments: never
+    narrower than the filters themselves (which still apply), None when not given or not
+    plainly ISO 8601."""
+    from datetime import datetime, time, timedelta, timezone as dt_timezone
+
+    def parse(text, *, end):
+        text = (text or "").strip()
+        if not text:
+            return None
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if len(text) == 10:  # a date alone: its whole day
+            value = datetime.combine(value.date(), time(), tzinfo=dt_timezone.utc) + (timedelta(days=1) if end else timedelta())
+        elif end:
+            value += timedelta(seconds=1)
+        return value if value.tzinfo else value.replace(tzinfo=dt_timezone.utc)
+
+    return parse(params.get("start_date"), end=False), parse(params.get("end_date"), end=True)
+
+
+def archive_page(*, principal, condition: Q, limit: int, offset: int = 0, order: str = "newest",
+                 start=None, end=None) -> ArchivePage:
     """A page of the events `principal` may see matching `condition`, hot and archived alike,
-    newest (or oldest) first. Each event is an unsaved Event with `.archived` set."""
+    newest (or oldest) first. Each event is an unsaved Event with `.archived` set. `start` and
+    `end` (optional, loose) skip the segments whose events all lie outside them."""
     page = ArchivePage()
     with transaction.atomic():
         archive_table_create()
-        for segment in searchable_segments():
+        for segment in searchable_segments(start=start, end=end):
             archive_table_load(segment_table_read(warm_path(segment.file_name)))
             page.segments_searched += 1
         hot = Event.objects.visible_to(principal).filter(condition).values(*FIELDS).annotate(archived=Value(False))

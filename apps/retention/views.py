@@ -154,7 +154,7 @@ def archive_search(request: HttpRequest) -> HttpResponse:
     results marked. The viewer's own page reads the hot table only."""
     from django.utils import timezone
 
-    from apps.retention.archive_search import archive_page
+    from apps.retention.archive_search import archive_page, time_bounds
     from apps.search.params import SearchInvalid, search_from_params
 
     context = {"q": request.GET.get("q", ""), "errors": [], "page": None}
@@ -164,7 +164,9 @@ def archive_search(request: HttpRequest) -> HttpResponse:
         context["errors"] = [f"{error['field']}: {error['message']}" if error.get("field") else error["message"]
                              for error in invalid.errors]
         return render(request, "retention/archive_search.html", context, status=400)
-    page = archive_page(principal=request.user, condition=search.condition, limit=search.limit, offset=search.offset)
+    start, end = time_bounds(request.GET)
+    page = archive_page(principal=request.user, condition=search.condition, limit=search.limit, offset=search.offset,
+                        start=start, end=end)
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
                  metadata={"query": request.GET.dict(), "include_archive": True, "returned": len(page.events),
                            "total": page.total})

@@ -2,10 +2,15 @@
 returned before they were archived, for each role, through the same visibility rule."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
 
 from apps.rbac.tokens import token_issue
+from apps.retention.archive_search import archive_page, time_bounds
 from apps.retention.models import RetentionPolicy
 from apps.retention.runs import retention_run
 from tests.factories import ApiClient
@@ -72,3 +77,17 @@ def test_the_archive_search_page_refuses_a_bad_query_naming_the_field(people, br
 
 def test_the_archive_search_page_is_closed_to_people_without_a_role(people, browser_for):
     assert browser_for("no_role").get("/retention/archive/").status_code == 403
+
+
+def test_a_time_range_skips_segments_outside_it_and_finds_the_same_events(db, aged, people):
+    RetentionPolicy.objects.create(name="Views", event_types=["resource.view"], hot_days=1, warm_days=3650, cold_months=0)
+    RetentionPolicy.objects.create(name="Edits", event_types=["resource.edit"], hot_days=1, warm_days=3650, cold_months=0)
+    recent = aged(("resource.view", 3))
+    aged(("resource.edit", 200))
+    retention_run()
+    api = ApiClient(token_issue(scope="read", user=people["admin"]).secret)
+    start = (timezone.now() - timedelta(days=10)).strftime("%Y-%m-%d")
+    found, body = _ids(api, include_archive="true", start_date=start)
+    assert set(found) == set(recent)
+    bounds = time_bounds({"start_date": start})
+    assert archive_page(principal=people["admin"], condition=Q(), limit=10, start=bounds[0]).segments_searched == 1
