@@ -1,11 +1,16 @@
-"""Builders the tests share: a JSON API client with a bearer token, and role assignment without the
-audit trail. Test modules import these from here, never from one another."""
+"""Builders the tests share: a JSON API client with a bearer token, role assignment without the
+audit trail, the seeds' example events, events for the chain's tests, and the superuser's and the
+shell's view of the chain. Test modules import these from here, never from one another."""
 from __future__ import annotations
 
 import json
+from io import StringIO
 
+from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 
+from apps.events.models import Event
 from apps.rbac.models import Role, RoleAssignment
 
 
@@ -35,3 +40,109 @@ class ApiClient:
 def give_role(user, slug: str, **limits) -> RoleAssignment:
     """Assign a role directly, without the audit trail (setting up a test is not a change to record)."""
     return RoleAssignment.objects.create(user=user, role=Role.objects.get(slug=slug), **limits)
+
+
+# The seeds' example events, as written in /work/shared/seeds/.
+SEED_000 = {
+    "eventId": "evt_9f8e7d6c5b4a3210",
+    "timestamp": "2025-10-12T14:32:08.442Z",
+    "actor": {"type": "user", "id": "usr_a1b2c3d4", "email": "admin@cloudnexus.io"},
+    "action": "vps.scale.up",
+    "resource": {"type": "vps", "id": "vps_7x8y9z0w", "region": "us-east-1"},
+    "metadata": {"previousSpec": "standard-2", "newSpec": "performance-4", "ipAddress": "203.0.113.42"},
+    "status": "success",
+    "severity": "info",
+}
+
+SEED_001 = {
+    "event_id": "evt_2026031012345678",
+    "timestamp": "2026-03-10T14:30:45.123Z",
+    "event_type": "resource.modify",
+    "severity": "info",
+    "actor": {
+        "type": "user",
+        "id": "user_12345",
+        "email": "admin@company.com",
+        "ip_address": "203.0.113.45",
+        "user_agent": "Mozilla/5.0...",
+        "session_id": "sess_abcdef123456",
+    },
+    "resource": {
+        "type": "ec2_instance",
+        "id": "i-0123456789abcdef",
+        "cloud_provider": "aws",
+        "account_id": "123456789012",
+        "region": "us-east-1",
+    },
+    "action": {"operation": "stop_instance", "status": "success", "method": "api"},
+    "changes": {"before": {"state": "running"}, "after": {"state": "stopped"}},
+    "metadata": {"request_id": "req_xyz789", "api_version": "v2", "tags": ["automation", "cost-optimization"]},
+}
+
+SEED_003 = {
+    "id": "audit-123",
+    "timestamp": "2025-01-15T10:30:00Z",
+    "event_type": "discovery.scan.completed",
+    "actor": {"type": "user", "id": "user-456", "name": "admin@company.com"},
+    "resource": {"type": "scan", "id": "scan-789"},
+    "description": "Discovery scan completed successfully",
+    "details": {"mode": "full", "duration_seconds": 45, "vaults_scanned": 12, "secrets_found": 234},
+    "severity": "info",
+    "ip_address": "192.0.2.50",
+    "user_agent": "Mozilla/5.0...",
+}
+
+SEED_004 = {
+    "event_id": "evt_001",
+    "timestamp": "2024-01-15T10:30:00.123Z",
+    "event_type": "authentication",
+    "action": "user_login",
+    "status": "failed",
+    "severity": "medium",
+    "actor": {"user_id": "user-alice-001", "email": "alice@company.com", "ip_address": "203.0.113.42"},
+    "details": {"auth_method": "password", "failure_reason": "invalid_password", "attempts_count": 3},
+}
+
+
+def make_events(count: int, prefix: str = "evt", **extra) -> list[dict]:
+    return [
+        {
+            "event_id": f"{prefix}-{index}",
+            "timestamp": f"2026-03-10T14:{index // 60 % 60:02d}:{index % 60:02d}.{index:06d}Z",
+            "action": "iam.role.update",
+            "actor": {"type": "user", "id": f"user-{index}", "email": f"user{index}@example.com"},
+            "resource": {"type": "role", "id": f"role-{index % 3}"},
+            "outcome": "success",
+            "ip_address": "203.0.113.7",
+            "project": "alpha",
+            "tags": ["prod", "pci"],
+            "changes": {"before": {"role": "viewer"}, "after": {"role": "admin"}},
+            "metadata": {"ticket": f"CHG-{index}", "nested": {"ok": True, "n": [1, 2, 3]}},
+            **extra,
+        }
+        for index in range(1, count + 1)
+    ]
+
+
+def stored_seqs() -> list[int]:
+    return list(Event.objects.order_by("seq").values_list("seq", flat=True))
+
+
+def as_superuser(*statements: tuple[str, list] | str) -> None:
+    """Change audit_event the way only a superuser can: with the table's triggers switched off."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_event DISABLE TRIGGER ALL")
+        for statement in statements:
+            sql, params = (statement, None) if isinstance(statement, str) else statement
+            cursor.execute(sql, params)
+        cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER ALL")
+
+
+def run_verify_chain(*args: str) -> tuple[int, str, str]:
+    """`manage.py verify_chain` as a shell would see it: (exit code, stdout, stderr)."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("verify_chain", *args, stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return exit_.code, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()

@@ -19,7 +19,7 @@ its seq are read at the same moment and no event is counted twice or missed.
 Every count links to the viewer with a query (and a start_date equal to the window's first
 bucket) that gives the same number for the same user: the security signals are defined once
 (apps.events.security_signals), as a query of the query language and as the equivalent test on an event's fields,
-which is what ingest counts (tests/events/test_dashboard.py checks they agree).
+which is what ingest counts (tests/dashboard/test_dashboard.py checks they agree).
 """
 from __future__ import annotations
 

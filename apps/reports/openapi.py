@@ -20,6 +20,8 @@ def _errors(*codes: int) -> dict:
     return {str(code): _json(_ref("Error"), text[code]) for code in codes}
 
 
+TAGS = [{"name": "reports", "description": "Compliance reports and evidence packs."}]
+
 SCHEMAS = {
     "ReportRequest": {
         "type": "object", "additionalProperties": False, "required": ["report_type"],

@@ -77,9 +77,12 @@ PATHS = {
     },
 }
 
-# `include_archive` on the list: apps.api.openapi merges it into GET /api/v1/audit-logs.
-LIST_PARAMETER = {
+TAGS = [{"name": "retention", "description": "Retention policies and the vault lock."}]
+
+# `include_archive` on the list (apps.api.openapi adds it to GET /api/v1/audit-logs).
+_INCLUDE_ARCHIVE = {
     "name": "include_archive", "in": "query", "required": False, "schema": {"type": "boolean"},
     "description": "Also search warm (archived) events, with the same filters and visibility; archived results "
                    "carry `archived: true`. Pages by offset.",
 }
+EXTRA_PARAMETERS = {("/api/v1/audit-logs", "get"): [_INCLUDE_ARCHIVE]}

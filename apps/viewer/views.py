@@ -19,7 +19,7 @@ from apps.viewer.preferences import preference_get, preference_remember_columns,
 from apps.events.query import fields_help
 from apps.viewer.saved_queries import querystring_clean, saved_query_get, saved_query_list
 from apps.search.serialize import event_as_json
-from apps.events.verification import event_verify as verify_event
+from apps.events.event_verification import event_verify as verify_event
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.permissions import requires
 

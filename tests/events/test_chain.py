@@ -7,7 +7,6 @@ import hashlib
 import json
 import threading
 from datetime import datetime, timezone as dt_timezone
-from io import StringIO
 
 import pytest
 import rfc8785
@@ -19,7 +18,7 @@ from apps.events.chain import CONTENT_FIELDS, GENESIS, content_of, event_hash
 from apps.events.chain_verification import chain_verify
 from apps.events.ingest import event_ingest
 from apps.events.models import ChainHead, Event
-from tests.factories import ApiClient
+from tests.factories import ApiClient, as_superuser, make_events, run_verify_chain, stored_seqs
 
 pytestmark = pytest.mark.django_db
 
@@ -27,54 +26,10 @@ pytestmark = pytest.mark.django_db
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def make_events(count: int, prefix: str = "evt", **extra) -> list[dict]:
-    return [
-        {
-            "event_id": f"{prefix}-{index}",
-            "timestamp": f"2026-03-10T14:{index // 60 % 60:02d}:{index % 60:02d}.{index:06d}Z",
-            "action": "iam.role.update",
-            "actor": {"type": "user", "id": f"user-{index}", "email": f"user{index}@example.com"},
-            "resource": {"type": "role", "id": f"role-{index % 3}"},
-            "outcome": "success",
-            "ip_address": "203.0.113.7",
-            "project": "alpha",
-            "tags": ["prod", "pci"],
-            "changes": {"before": {"role": "viewer"}, "after": {"role": "admin"}},
-            "metadata": {"ticket": f"CHG-{index}", "nested": {"ok": True, "n": [1, 2, 3]}},
-            **extra,
-        }
-        for index in range(1, count + 1)
-    ]
-
-
-def stored_seqs() -> list[int]:
-    return list(Event.objects.order_by("seq").values_list("seq", flat=True))
-
-
-def as_superuser(*statements: tuple[str, list] | str) -> None:
-    """Change audit_event the way only a superuser can: with the table's triggers switched off."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_event DISABLE TRIGGER ALL")
-        for statement in statements:
-            sql, params = (statement, None) if isinstance(statement, str) else statement
-            cursor.execute(sql, params)
-        cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER ALL")
-
-
 def _stored_row(seq: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(CONTENT_FIELDS)} FROM audit_event WHERE seq = %s", [seq])
         return dict(zip(CONTENT_FIELDS, cursor.fetchone()))
-
-
-def run_verify_chain(*args: str) -> tuple[int, str, str]:
-    """`manage.py verify_chain` as a shell would see it: (exit code, stdout, stderr)."""
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("verify_chain", *args, stdout=out, stderr=err)
-    except SystemExit as exit_:
-        return exit_.code, out.getvalue(), err.getvalue()
-    return 0, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from apps.events.chain import CONTENT_FIELDS, checkpoint_create, checkpoint_sign
 from apps.events.chain_verification import chain_verify
 from apps.events.ingest import event_ingest
 from apps.events.models import Checkpoint, Event
-from tests.events.test_chain import as_superuser, make_events, run_verify_chain
+from tests.factories import as_superuser, make_events, run_verify_chain
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from apps.events.query import (
     FIELDS, HELP, MAX_QUERY_LENGTH, QueryError, fields_help, normalize_query, parse_query,
 )
 from apps.events.query.fields import KINDS
-from tests.events.logbook import ago_from, event, stored_for_module
+from tests.logbook import ago_from, event, stored_for_module
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
 # "Yesterday" events sit 30 hours back, clear of the `last 24h` boundary.

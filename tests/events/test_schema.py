@@ -7,68 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from apps.events.schema import REDACTED, FieldError, normalize_event
-
-# The seeds' example events, as written in /work/shared/seeds/.
-SEED_000 = {
-    "eventId": "evt_9f8e7d6c5b4a3210",
-    "timestamp": "2025-10-12T14:32:08.442Z",
-    "actor": {"type": "user", "id": "usr_a1b2c3d4", "email": "admin@cloudnexus.io"},
-    "action": "vps.scale.up",
-    "resource": {"type": "vps", "id": "vps_7x8y9z0w", "region": "us-east-1"},
-    "metadata": {"previousSpec": "standard-2", "newSpec": "performance-4", "ipAddress": "203.0.113.42"},
-    "status": "success",
-    "severity": "info",
-}
-
-SEED_001 = {
-    "event_id": "evt_2026031012345678",
-    "timestamp": "2026-03-10T14:30:45.123Z",
-    "event_type": "resource.modify",
-    "severity": "info",
-    "actor": {
-        "type": "user",
-        "id": "user_12345",
-        "email": "admin@company.com",
-        "ip_address": "203.0.113.45",
-        "user_agent": "Mozilla/5.0...",
-        "session_id": "sess_abcdef123456",
-    },
-    "resource": {
-        "type": "ec2_instance",
-        "id": "i-0123456789abcdef",
-        "cloud_provider": "aws",
-        "account_id": "123456789012",
-        "region": "us-east-1",
-    },
-    "action": {"operation": "stop_instance", "status": "success", "method": "api"},
-    "changes": {"before": {"state": "running"}, "after": {"state": "stopped"}},
-    "metadata": {"request_id": "req_xyz789", "api_version": "v2", "tags": ["automation", "cost-optimization"]},
-}
-
-SEED_003 = {
-    "id": "audit-123",
-    "timestamp": "2025-01-15T10:30:00Z",
-    "event_type": "discovery.scan.completed",
-    "actor": {"type": "user", "id": "user-456", "name": "admin@company.com"},
-    "resource": {"type": "scan", "id": "scan-789"},
-    "description": "Discovery scan completed successfully",
-    "details": {"mode": "full", "duration_seconds": 45, "vaults_scanned": 12, "secrets_found": 234},
-    "severity": "info",
-    "ip_address": "192.0.2.50",
-    "user_agent": "Mozilla/5.0...",
-}
-
-SEED_004 = {
-    "event_id": "evt_001",
-    "timestamp": "2024-01-15T10:30:00.123Z",
-    "event_type": "authentication",
-    "action": "user_login",
-    "status": "failed",
-    "severity": "medium",
-    "actor": {"user_id": "user-alice-001", "email": "alice@company.com", "ip_address": "203.0.113.42"},
-    "details": {"auth_method": "password", "failure_reason": "invalid_password", "attempts_count": 3},
-}
-
+from tests.factories import SEED_000, SEED_001, SEED_003, SEED_004
 
 def normalize(raw):
     # normalize_event must not change what it was given (the API reports on the raw input).

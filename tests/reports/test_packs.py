@@ -40,7 +40,7 @@ from apps.reports.frameworks_data import framework_get
 from apps.reports.generation import report_generate, reports_root
 from apps.reports.models import Report, ReportFile
 from tests.factories import give_role
-from tests.events.logbook import event
+from tests.logbook import event
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2025, 3, 1, tzinfo=dt_timezone.utc)

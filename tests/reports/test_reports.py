@@ -23,7 +23,7 @@ from apps.reports.frameworks_data import builtin_frameworks, framework_get
 from apps.reports.generation import report_generate, reports_root
 from apps.reports.models import Report, Schedule
 from tests.factories import ApiClient, give_role
-from tests.events.logbook import event
+from tests.logbook import event
 
 START = datetime(2025, 3, 1, tzinfo=dt_timezone.utc)
 END = datetime(2025, 3, 8, tzinfo=dt_timezone.utc)

@@ -16,7 +16,7 @@ from apps.events.ingest import event_ingest
 from apps.rbac.models import Role
 from apps.reports.models import Report, Schedule
 from tests.factories import give_role
-from tests.events.logbook import event
+from tests.logbook import event
 
 
 class Inbox:

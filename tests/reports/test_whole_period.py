@@ -26,7 +26,7 @@ from apps.reports.frameworks_data import framework_get
 from apps.reports.generation import report_figures
 from apps.reports.models import Report
 from tests.factories import give_role
-from tests.events.logbook import event
+from tests.logbook import event
 
 ACTIONS = ("auth.login", "auth.mfa.verify", "iam.user.create", "config.settings.update", "compute.servers.delete",
            "data.export", "security.finding.create")

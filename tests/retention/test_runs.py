@@ -159,7 +159,7 @@ def test_an_event_whose_predecessor_was_archived_still_shows_as_verified_in_the_
 
 def test_verify_this_event_links_to_a_neighbour_retention_archived(db, aged):
     from apps.events.models import Event
-    from apps.events.verification import event_verify
+    from apps.events.event_verification import event_verify
 
     aged(("demo.thing.do", 40))
     young = aged(("demo.thing.do", 1))

@@ -6,6 +6,10 @@ blocks and IP wildcards become `ip_address >= first AND ip_address <= last` (ser
 btree index on ip_address), times become plain comparisons on occurred_at, and free text
 becomes `search_text LIKE lower('%word%')` on the stored lower-cased text (SearchText), served by
 the trigram index event_search_trgm.
+
+At about 440 lines it stays one module: it is one recursive translation whose cases share the
+index-shaping helpers above, and every reader of a query's meaning should find it in one place
+(the field table is apps.events.query.fields, value parsing apps.events.query.values).
 """
 from __future__ import annotations
 

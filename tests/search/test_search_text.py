@@ -11,7 +11,7 @@ from django.db import connection
 from apps.events.chain_verification import chain_verify
 from apps.events.models import Event, SearchExpression
 from apps.events.query import parse_query
-from tests.events.logbook import ago_from, event, stored_for_module
+from tests.logbook import ago_from, event, stored_for_module
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
 ago = ago_from(NOW)

@@ -10,7 +10,7 @@ import pytest
 from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient, give_role
-from tests.events.logbook import event, stored_for_module
+from tests.logbook import event, stored_for_module
 
 SEARCH = "/api/v1/audit-logs/search"
 

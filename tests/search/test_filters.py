@@ -14,7 +14,7 @@ from django.http import QueryDict
 
 from apps.search.filters import EventFilterSet, filter_q
 from apps.events.models import Event
-from tests.events.logbook import ago_from, event, stored_for_module
+from tests.logbook import ago_from, event, stored_for_module
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
 

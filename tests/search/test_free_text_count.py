@@ -13,7 +13,7 @@ from django.db import connection
 from apps.search import reads
 from apps.events.ingest import event_ingest
 from apps.events.query import parse_query
-from tests.events.logbook import event
+from tests.logbook import event
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.search import reads
 from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient
-from tests.events.logbook import ago_from, event, stored_for_module
+from tests.logbook import ago_from, event, stored_for_module
 
 LOGS = "/api/v1/audit-logs"
 NOW = timezone.now()

@@ -13,7 +13,7 @@ from apps.events.schema import REDACTED
 from apps.rbac.models import ApiToken
 from apps.rbac.tokens import token_issue, token_revoke
 from tests.factories import ApiClient
-from tests.events.test_schema import SEED_000, SEED_001, SEED_003, SEED_004
+from tests.factories import SEED_000, SEED_001, SEED_003, SEED_004
 
 EVENTS = "/api/v1/events"
 LOGS = "/api/v1/audit-logs"
