@@ -66,7 +66,7 @@ def run(bench):
         f"| chain stubs left (table + index) | {result['stub_bytes'] / 1e6:,.1f} MB |",
         f"| verify_chain --with-archives after the run | {result['verify']} in {result['verify_s']:.1f} s |",
         f"| include-archive search, first page of the last 7 days ({result['search_total']:,} events), 3 runs |"
-        f" {', '.join(f'{x:.2f}' for x in result['search_s'])} s (every warm segment loaded per search) |",
+        f" {', '.join(f'{x:.2f}' for x in result['search_s'])} s (the week's rows of the segments that hold any loaded per search) |",
     ])
     targets = [
         Target("retention: archive rate", archive_rate, "COPY TO STDOUT of the same rows", copy_rate, 0.5),
@@ -137,7 +137,8 @@ def measure(out: str) -> None:
     searches = []
     for _ in range(3):
         started = time.perf_counter()
-        page = archive_page(principal=admin, condition=Q(occurred_at__gte=newest - timedelta(days=7)), limit=50)
+        since = newest - timedelta(days=7)
+        page = archive_page(principal=admin, condition=Q(occurred_at__gte=since), limit=50, start=since)
         searches.append(time.perf_counter() - started)
     Path(out).write_text(json.dumps({
         "search_s": sorted(searches), "search_total": page.total, "verify_s": verify_s,
