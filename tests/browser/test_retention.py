@@ -87,4 +87,11 @@ def test_an_administrator_sets_a_policy_and_runs_retention_now(page: Page, live_
     expect(page.locator(".runline")).to_contain_text("Done")
     expect(page.locator("table", has_text="Seqs")).to_contain_text("Warm")
     page.screenshot(path=str(SCREENSHOTS / "retention_status.png"), full_page=True)
+
+    page.get_by_role("link", name="Search with archive").click()
+    page.get_by_label("Query").fill("actor:bob")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name="6 events")).to_be_visible()
+    expect(page.locator("td", has_text="archived")).to_have_count(5)
+    page.screenshot(path=str(SCREENSHOTS / "retention_archive_search.png"), full_page=True)
     assert page.evaluate("window.pwned") is None
