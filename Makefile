@@ -6,7 +6,7 @@ PY := .venv/bin/python
 STAMP := .venv/.requirements-installed
 ENV := export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; export DATABASE_URL="$$($(PY) scripts/prepare_env.py)";
 
-.PHONY: run test bench setup browser pdflibs migrate
+.PHONY: run test bench setup browser pdflibs rsyslog migrate
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv .venv
@@ -23,6 +23,9 @@ browser:
 pdflibs:
 	@scripts/ensure-pdf-libs
 
+rsyslog:
+	@scripts/ensure-rsyslog
+
 migrate: setup
 	@$(ENV) $(PY) manage.py migrate --noinput -v0
 
@@ -33,7 +36,7 @@ run: setup pdflibs
 	$(PY) manage.py bootstrap_demo; \
 	exec $(PY) manage.py serve --host 127.0.0.1 --port 8000
 
-test: setup pdflibs browser
+test: setup pdflibs browser rsyslog
 	@set -e; $(ENV) $(PY) -m pytest
 
 bench: setup pdflibs browser

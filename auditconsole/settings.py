@@ -48,9 +48,13 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.rbac",
     "apps.search",
+    "apps.outbound",
     "apps.viewer",
     "apps.dashboard",
     "apps.reports",
+    "apps.exports",
+    "apps.streams",
+    "apps.importers",
     "apps.retention",
     "apps.api",
     "apps.demo",
@@ -204,6 +208,14 @@ X_FRAME_OPTIONS = "DENY"
 
 # Reports (apps.reports): generated files are kept here, outside the database, and served only
 # through the console's permission checks. The organisation's name goes on every report cover.
+# Stream destinations (apps.streams): the backoff of a failing destination, first step and ceiling.
+STREAMS_BACKOFF_BASE_SECONDS = env.float("STREAMS_BACKOFF_BASE_SECONDS", default=2.0)
+STREAMS_BACKOFF_CAP_SECONDS = env.float("STREAMS_BACKOFF_CAP_SECONDS", default=300.0)
+# Exports made by the worker (apps.exports): where their files are kept, and for how long.
+EXPORTS_ROOT = Path(env("EXPORTS_ROOT", default=str(BASE_DIR / "var" / "exports")))
+EXPORTS_KEEP_HOURS = env.int("EXPORTS_KEEP_HOURS", default=24)
+# An export from the viewer of up to this many events streams at once; a larger one goes to the worker.
+EXPORTS_DIRECT_MAX = env.int("EXPORTS_DIRECT_MAX", default=10_000)
 REPORTS_ROOT = Path(env("REPORTS_ROOT", default=str(BASE_DIR / "var" / "reports")))
 REPORTS_ORGANISATION = env("REPORTS_ORGANISATION", default="Example Organisation")
 # Reports list at most this many events in a table; the full data is in the evidence pack.

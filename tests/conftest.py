@@ -1,14 +1,13 @@
-"""Shared fixtures: API tokens, a client that speaks JSON, and console users."""
+"""Shared fixtures: API tokens and a client that speaks JSON; the console's users are the personas
+(tests/personas.py, loaded here as a plugin)."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import TransactionTestCase
 
-from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
-from tests.factories import ApiClient, give_role
+from tests.factories import ApiClient
 
 # The personas (one user per role, with a small log whose visibility is known) serve every folder.
 pytest_plugins = ["tests.personas"]
@@ -66,19 +65,6 @@ def ingest(ingest_api):
         return response.json()
 
     return send
-
-
-@pytest.fixture
-def admin_user(db):
-    return get_user_model().objects.create_superuser("admin", "admin@example.com", "correct-horse-battery-1")
-
-
-@pytest.fixture
-def regular_user(db):
-    """alice, a Regular User: sees the events she is the actor of."""
-    user = get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
-    give_role(user, Role.Slug.REGULAR_USER)
-    return user
 
 
 def pytest_configure(config):

@@ -4,6 +4,8 @@ shell's view of the chain. Test modules import these from here, never from one a
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from io import StringIO
 
 from django.core.management import call_command
@@ -146,3 +148,35 @@ def run_verify_chain(*args: str) -> tuple[int, str, str]:
     except SystemExit as exit_:
         return exit_.code, out.getvalue(), err.getvalue()
     return 0, out.getvalue(), err.getvalue()
+
+
+# Text that is hostile in every output format (CSV formulas, CEF/LEEF/syslog delimiters, HTML, CRLF).
+HOSTILE = "a\r\nb|c=d]e\"f\\g <script>alert(1)</script> =cmd|' /C calc'!A0"
+
+HOSTILE_EVENT = {
+    "event_id": "hostile-1",
+    "action": "iam.role.update",
+    "timestamp": "2026-03-01T10:00:00.123456Z",
+    "severity": "high",
+    "outcome": "success",
+    "description": HOSTILE,
+    "actor": {"id": "=cmd|' /C calc'!A0", "name": "eve|\"]=\\", "email": "eve@example.com\r\nBcc: x@y.z"},
+    "resource": {"type": "role", "id": "role]1", "name": "<script>x</script>"},
+    "ip_address": "203.0.113.9",
+    "user_agent": "ua\r\nInjected: 1",
+    "project": "acme",
+    "tags": ["a|b", "c=d"],
+    "metadata": {"note": HOSTILE},
+}
+
+
+def _shared() -> Path:
+    """The project's shared/ folder: beside the checkout (as CI lays it out), else SHARED_DIR."""
+    if os.environ.get("SHARED_DIR"):
+        return Path(os.environ["SHARED_DIR"])
+    beside = Path(__file__).resolve().parents[1].parent / "shared"
+    return beside if beside.is_dir() else Path("/work/shared")
+
+
+# Real, public audit logs and SigmaHQ rules (sources and licences: shared/realdata/README.md).
+REALDATA = _shared() / "realdata"

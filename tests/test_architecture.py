@@ -127,3 +127,46 @@ def test_apps_import_only_from_the_layers_below_them():
     result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+# Helper modules of the tests; test modules import these, never one another.
+TEST_HELPERS = {"tests/personas.py", "tests/factories.py", "tests/logbook.py", "tests/asgi_server.py"}
+USER_MAKERS = {"create_user", "create_superuser"}
+
+
+def _test_modules():
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text())
+
+
+def test_no_test_module_imports_another():
+    offenders = []
+    for relative, tree in _test_modules():
+        for node in ast.walk(tree):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                target = name.replace(".", "/")
+                if name.startswith("tests.") and f"{target}.py" not in TEST_HELPERS:
+                    offenders.append(f"{relative}:{node.lineno} imports {name}")
+    assert offenders == [], offenders
+
+
+def test_test_users_are_made_only_by_the_personas():
+    """The personas (tests/personas.py) are the tests' users; a test that needs another kind of
+    user adds it there, once, rather than making its own."""
+    offenders = []
+    for relative, tree in _test_modules():
+        if relative == "tests/personas.py":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                made = node.func.attr in USER_MAKERS or (
+                    node.func.attr == "create" and any(k.arg == "username" for k in node.keywords))
+                if made:
+                    offenders.append(f"{relative}:{node.lineno} {node.func.attr}")
+            if isinstance(node, ast.FunctionDef) and node.name in ("admin_user", "admin_client", "regular_user"):
+                offenders.append(f"{relative}:{node.lineno} fixture {node.name}")
+            if isinstance(node, ast.arg) and node.arg in ("admin_user", "admin_client", "django_user_model"):
+                offenders.append(f"{relative}:{node.lineno} uses pytest-django's {node.arg}")
+    assert offenders == [], offenders

@@ -16,9 +16,7 @@ import time
 import httpx
 import psycopg
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client
 
 from apps.search.live import conninfo
 from apps.rbac.models import ApiToken
@@ -62,11 +60,10 @@ def test_consecutive_requests_are_served_on_one_postgresql_session():
         assert server_sessions() == first
 
 
-def test_with_every_pooled_connection_busy_requests_are_answered_503_with_retry_after_instead_of_waiting(tmp_path):
+def test_with_every_pooled_connection_busy_requests_are_answered_503_with_retry_after_instead_of_waiting(
+        tmp_path, browser_for):
     secret = token_issue(scope="read").secret
-    user = get_user_model().objects.create_superuser("analyst", "analyst@example.com", "correct-horse-battery-9")
-    client = Client()
-    client.force_login(user)
+    client = browser_for("analyst")
     log = tmp_path / "server.log"
     with log.open("w") as stderr, uvicorn_server(stderr=stderr, DB_POOL_TIMEOUT="0.5", **ONE_CONNECTION) as base, \
             psycopg.connect(**conninfo()) as locker, concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
@@ -93,10 +90,8 @@ def test_with_every_pooled_connection_busy_requests_are_answered_503_with_retry_
     assert "couldn't get a connection after 0.50 sec" in log.read_text()
 
 
-def test_open_live_views_give_their_pooled_connection_back():
-    user = get_user_model().objects.create_superuser("analyst", "analyst@example.com", "correct-horse-battery-9")
-    client = Client()
-    client.force_login(user)
+def test_open_live_views_give_their_pooled_connection_back(browser_for):
+    client = browser_for("analyst")
     secret = token_issue(scope="read").secret
     with uvicorn_server(DB_POOL_TIMEOUT="2", **ONE_CONNECTION) as base, \
             httpx.Client(base_url=base, cookies={"sessionid": client.cookies["sessionid"].value}, timeout=30) as http, \

@@ -22,6 +22,7 @@ from apps.search.bodies import search_from_body
 from apps.search.params import Search, SearchInvalid, search_from_params
 from apps.search.cursors import cursor_encode
 from apps.search.serialize import event_as_json
+from apps.exports.formats import FormatInvalid, export_format_for
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.models import ApiToken
 from apps.rbac.permissions import public, token_required
@@ -171,7 +172,8 @@ def audit_log_search(request: HttpRequest) -> JsonResponse:
 @require_POST
 @token_required(*READ_SCOPES, audit_action="audit.api.export")
 def audit_log_export(request: HttpRequest) -> JsonResponse | StreamingHttpResponse:
-    """Every matching event (not a page), streamed as CSV, JSON or JSON Lines."""
+    """Every matching event (not a page), streamed in a format of apps.search.formats
+    (CSV, JSON, JSON Lines, CEF, LEEF, syslog, Parquet, OCSF) or a stored template."""
     token = request.api_token
     if not export.can_export(token):
         audit_record(request=request, action="audit.api.export", outcome="denied", status_code=403,
@@ -182,14 +184,17 @@ def audit_log_export(request: HttpRequest) -> JsonResponse | StreamingHttpRespon
         search = search_from_body(body, now=timezone.now(), export=True)
     except SearchInvalid as invalid:
         return error_response(400, invalid.message, invalid.errors)
-    fmt = export.FORMATS[search.format]
+    try:
+        fmt = export_format_for(principal=token, name=search.format, template_id=search.template)
+    except FormatInvalid as invalid:
+        return error_response(400, invalid.message, [field_error(invalid.field, invalid.message)])
     filename = export.export_filename(fmt=fmt, start=search.start, end=search.end, query=search.query,
                                       now=timezone.now())
     audit_record(request=request, action="audit.api.export", resource_type="event_export", resource_name=filename,
                  metadata={**_audited_body(body), "format": fmt.name, "order": search.order})
-    chunks = reads.event_export(principal=token, filters=search.condition, order=search.order)
+    chunks = export.export_chunks(fmt, principal=token, filters=search.condition, order=search.order)
     response = StreamingHttpResponse(
-        export.streamed(fmt.write(chunks), asynchronous=isinstance(request, ASGIRequest)),
+        export.streamed(chunks, asynchronous=isinstance(request, ASGIRequest)),
         content_type=fmt.content_type,
     )
     response["Content-Disposition"] = export.content_disposition(filename)

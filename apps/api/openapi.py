@@ -10,10 +10,11 @@ URL resolver and fails when a route under /api/v1/ is missing here.
 from __future__ import annotations
 
 from apps.api import openapi_events
+from apps.importers import openapi as importers_openapi
 from apps.reports import openapi as reports_openapi
 from apps.retention import openapi as retention_openapi
 
-PARTS = (openapi_events, reports_openapi, retention_openapi)
+PARTS = (openapi_events, reports_openapi, importers_openapi, retention_openapi)
 
 
 def openapi_document() -> dict:

@@ -227,7 +227,14 @@ _SCHEMAS = {
         "type": "object", "additionalProperties": False, "required": ["format"],
         "properties": {
             "format": {"type": "string", "enum": list(EXPORT_FORMATS),
-                       "description": "cef, leef, syslog and parquet are planned and refused for now."},
+                       "description": "csv, json, jsonl; cef (ArcSight CEF 0), leef (LEEF 2.0, tab-delimited), syslog "
+                                      "(RFC 5424, one message per line), parquet (Apache Parquet, one row group per "
+                                      "2,000 events), ocsf (OCSF 1.4.0 JSON Lines: Authentication 3002, Account Change "
+                                      "3001, Entity Management 3004 or API Activity 6003 per event); template renders a "
+                                      "stored export template (give its id in `template`)."},
+            "template": {"type": "integer", "minimum": 1,
+                         "description": "With format `template`: the id of an export template you may use (yours, "
+                                        "or a shared one)."},
             "query": {"type": "string"},
             "q": {"type": "string"},
             "start_time": {"type": "string", "description": _TIME_HELP},
@@ -340,7 +347,11 @@ PATHS = {
                     "text/csv": {"schema": {"type": "string"}},
                     "application/json": {"schema": {"type": "array", "items": _ref("AuditLog")}},
                     "application/x-ndjson": {"schema": {"type": "string",
-                                                        "description": "One AuditLog object per line."}},
+                                                        "description": "One AuditLog object per line (jsonl), "
+                                                                       "or one OCSF event per line (ocsf)."}},
+                    "text/plain": {"schema": {"type": "string",
+                                              "description": "cef, leef and syslog: one event per line."}},
+                    "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
                 },
             },
             **_errors(400, 401, 403),

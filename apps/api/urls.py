@@ -5,7 +5,7 @@ verification, checkpoints) and `reports`; `openapi` describes them all.
 """
 from django.urls import path
 
-from apps.api import events, reports
+from apps.api import events, importers, reports
 
 app_name = "api"
 
@@ -21,5 +21,6 @@ urlpatterns = [
     path("reports", reports.report_create, name="report-create"),
     path("reports/<uuid:pk>", reports.report_status, name="report-status"),
     path("reports/<uuid:pk>/<str:kind>", reports.report_file, name="report-file"),
+    path("import/<str:format>", importers.import_file, name="import"),
     path("openapi.json", events.openapi_json, name="openapi"),
 ]

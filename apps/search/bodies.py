@@ -17,8 +17,9 @@ from apps.events.query.nodes import Value
 from apps.events.query.values import time_span
 from apps.search.cursors import BadCursor, cursor_decode
 from apps.search.filter_fields import event_type_q
+from apps.search.formats import TEMPLATE
 from apps.search.params import (
-    NUL_MESSAGE, SORT_FIELDS, SORT_ORDERS, DEFAULT_LIMIT, EXPORT_FORMATS, MAX_LIMIT, MAX_OFFSET, PLANNED_FORMATS,
+    NUL_MESSAGE, SORT_FIELDS, SORT_ORDERS, DEFAULT_LIMIT, EXPORT_FORMATS, MAX_LIMIT, MAX_OFFSET,
     Search, SearchInvalid, field_q, nul_paths, query_error, int_param,
 )
 
@@ -41,7 +42,7 @@ _ACTOR_FIELDS = {
 }
 _FILTER_KEYS = set(_BODY_FIELDS) | {"event_type", "event_types", "date_range", "actors"}
 _SEARCH_KEYS = {"query", "q", "start_time", "end_time", "filters", "sort", "limit", "page", "cursor", "include_details"}
-_EXPORT_KEYS = {"format", "query", "q", "start_time", "end_time", "filters", "sort"}
+_EXPORT_KEYS = {"format", "template", "query", "q", "start_time", "end_time", "filters", "sort"}
 
 
 def search_from_body(body, *, now: datetime, export: bool = False) -> Search:
@@ -93,6 +94,7 @@ def search_from_body(body, *, now: datetime, export: bool = False) -> Search:
             search.order = order
     if export:
         search.format = attempt(_format, body.get("format")) or ""
+        search.template = attempt(_template, search.format, body.get("template"))
     else:
         search.limit = attempt(int_param, body.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
         page = attempt(int_param, body.get("page"), "page", 1, 1, MAX_OFFSET + 1)
@@ -129,11 +131,22 @@ def _format(value) -> str:
     if not isinstance(value, str):
         raise SearchInvalid([field_error("format", f"format must be one of {', '.join(EXPORT_FORMATS)}")])
     name = value.strip().lower()
-    if name in PLANNED_FORMATS:
-        raise SearchInvalid([field_error("format", f"'{name}' exports are not available yet; use {', '.join(EXPORT_FORMATS)}")])
     if name not in EXPORT_FORMATS:
         raise SearchInvalid([field_error("format", f"'{value}' is not a format; use {', '.join(EXPORT_FORMATS)}")])
     return name
+
+
+def _template(fmt: str, value) -> int | None:
+    """The id of the stored template a "template" export renders (required there, refused elsewhere)."""
+    if fmt != TEMPLATE:
+        if value not in (None, ""):
+            raise SearchInvalid([field_error("template", "template is only taken with the format \"template\"")])
+        return None
+    if value in (None, ""):
+        raise SearchInvalid([field_error("template", "the format \"template\" needs template: the id of a stored export template")])
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() or int(value) < 1:
+        raise SearchInvalid([field_error("template", "template must be the id (a positive integer) of a stored export template")])
+    return int(value)
 
 
 def _sort(value) -> str:

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from urllib.parse import urlencode
 
 import django_filters
 from django import forms
@@ -92,6 +93,25 @@ FILTER_BAR_FIELDS = (
     "range", "start_date", "end_date", "actor", "action", "category", "outcome", "severity",
     "resource_type", "resource_id", "project", "ip", "auth_method", "trace_id", "tags",
 )
+
+
+# Paging state: dropped whenever anything else changes, so a new search starts at the top.
+PAGING = ("cursor", "before")
+
+
+def viewer_querystring(params: QueryDict, *, drop: tuple[str, ...] = PAGING, **changes) -> str:
+    """`params` without empty values and `drop`, with `changes` set (None removes a key)."""
+    pairs: list[tuple[str, str]] = []
+    for key in params:
+        if key in drop or key in changes:
+            continue
+        pairs.extend((key, value) for value in params.getlist(key) if value != "")
+    for key, value in changes.items():
+        if value is None or value == "":
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        pairs.extend((key, str(item)) for item in values)
+    return urlencode(pairs)
 
 
 def filter_q(params: Mapping, *, now: datetime | None = None) -> tuple[Q, dict[str, list[str]]]:

@@ -40,15 +40,15 @@ from apps.events.errors import field_error
 from apps.events.query import QueryError
 from apps.search.reads import ORDERS
 from apps.search.cursors import BadCursor, cursor_decode
+from apps.search.formats import FORMAT_NAMES
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 # Offsets (and pages) reach as far as the exact count does; past it, follow the cursor.
 MAX_OFFSET = 10_000
 
-EXPORT_FORMATS = ("csv", "json", "jsonl")
-# Formats of DESIGN.md that apps.search.export does not write yet: refused with a clear message.
-PLANNED_FORMATS = ("cef", "leef", "syslog", "parquet")
+# The formats of apps.search.formats; "template" takes a stored template's id too.
+EXPORT_FORMATS = FORMAT_NAMES
 
 SORT_FIELDS = ("timestamp", "occurred_at", "time")
 SORT_ORDERS = {"desc": "newest", "asc": "oldest"}
@@ -88,6 +88,7 @@ class Search:
     end: datetime | None = None
     include_details: bool = True
     format: str = ""
+    template: int | None = None
 
 
 # PostgreSQL text cannot hold NUL; refused here rather than failing in the database.

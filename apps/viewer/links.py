@@ -8,30 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from django.http import QueryDict
 from django.urls import reverse
 
 from apps.events.chain import format_time
 from apps.events.models import Event
-
-# Paging state: dropped whenever anything else changes, so a new search starts at the top.
-PAGING = ("cursor", "before")
-
-
-def viewer_querystring(params: QueryDict, *, drop: tuple[str, ...] = PAGING, **changes) -> str:
-    """`params` without empty values and `drop`, with `changes` set (None removes a key)."""
-    pairs: list[tuple[str, str]] = []
-    for key in params:
-        if key in drop or key in changes:
-            continue
-        pairs.extend((key, value) for value in params.getlist(key) if value != "")
-    for key, value in changes.items():
-        if value is None or value == "":
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        pairs.extend((key, str(item)) for item in values)
-    return urlencode(pairs)
-
+from apps.search.filters import PAGING, viewer_querystring  # noqa: F401 (the viewer's links use both)
 
 def viewer_url(**params) -> str:
     """/events/ with these filter parameters (a pivot)."""

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
-from tests.factories import ApiClient, give_role
+from tests.factories import ApiClient
 from tests.logbook import event, stored_for_module
 
 SEARCH = "/api/v1/audit-logs/search"
@@ -167,10 +166,12 @@ def test_a_token_limited_to_a_window_searches_only_inside_it(log):
     assert set(found(api, {})) == {"s4-alice-failed", "s4-alice-success", "s4-alice-elsewhere"}
 
 
-def test_a_user_token_searches_only_what_the_user_sees(log, django_user_model):
-    user = django_user_model.objects.create_user("user-alice-001", "alice@company.com", "correct-horse-battery-9")
-    give_role(user, Role.Slug.REGULAR_USER)
-    api = ApiClient(token_issue(scope="read", user=user).secret)
+def test_a_user_token_searches_only_what_the_user_sees(log, people):
+    alice = people["regular"]
+    # The Regular User persona, under the account name seed 004's system gives her.
+    type(alice).objects.filter(pk=alice.pk).update(username="user-alice-001")
+    alice.refresh_from_db()
+    api = ApiClient(token_issue(scope="read", user=alice).secret)
 
     assert set(found(api, {})) == {e for e in ALL if e.startswith("s4-alice")}
 

@@ -1,23 +1,16 @@
-"""Signing in and reading events in a real browser (system Chromium through Playwright)."""
+"""Signing in and reading events in a real browser (system Chromium through Playwright), as sam,
+the Security Analyst persona: a role assignment, so every page goes through scoping."""
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct-horse-battery-9"
-
-
-@pytest.fixture
-def analyst(transactional_db):
-    return get_user_model().objects.create_superuser("analyst", "analyst@example.com", PASSWORD)
-
 
 @pytest.fixture
 def events(transactional_db):
@@ -47,21 +40,21 @@ def events(transactional_db):
 def sign_in(page: Page, live_server, next_path: str = "/events/") -> None:
     page.goto(f"{live_server.url}{next_path}")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill("analyst")
+    page.get_by_label("Username").fill("sam")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_a_wrong_password_is_refused_with_a_message(page: Page, live_server, analyst):
+def test_a_wrong_password_is_refused_with_a_message(page: Page, live_server, personas_with_passwords):
     page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("analyst")
+    page.get_by_label("Username").fill("sam")
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("correct username and password")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
 
 
-def test_an_analyst_signs_in_lists_events_and_opens_one(page: Page, live_server, analyst, events):
+def test_an_analyst_signs_in_lists_events_and_opens_one(page: Page, live_server, personas_with_passwords, events):
     sign_in(page, live_server)
     expect(page.get_by_role("heading", name="Events")).to_be_visible()
     rows = page.locator("table.events tbody tr")

@@ -10,19 +10,15 @@ import re
 import httpx
 import psycopg
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from apps.search.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo
-from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from tests.asgi_server import SERVER_NAME, uvicorn_server
-from tests.factories import give_role
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct-horse-battery-9"
 
 
 @pytest.fixture
@@ -62,9 +58,9 @@ def rows(page: Page):
     return page.locator("#live-rows tr")
 
 
-def test_events_sent_through_the_api_appear_at_the_top_as_text_and_open_their_detail(page: Page, server, send):
-    get_user_model().objects.create_superuser("analyst", "analyst@example.com", PASSWORD)
-    sign_in(page, server, "analyst", "/events/live/?q=NOT+category:audit")
+def test_events_sent_through_the_api_appear_at_the_top_as_text_and_open_their_detail(
+        page: Page, server, send, personas_with_passwords):
+    sign_in(page, server, "sam", "/events/live/?q=NOT+category:audit")
     send(evt(1, severity="low"))
     expect(page.locator("#live-rows tr[data-seq]").first).to_contain_text("auth.login")
     send(evt(2, severity="critical", action="iam.role.update",
@@ -79,9 +75,9 @@ def test_events_sent_through_the_api_appear_at_the_top_as_text_and_open_their_de
     expect(page).to_have_url(re.compile(r"/events/evt_ui_2/$"))
 
 
-def test_a_filter_hides_what_it_should_and_pause_resume_loses_nothing(page: Page, server, send):
-    get_user_model().objects.create_superuser("analyst", "analyst@example.com", PASSWORD)
-    sign_in(page, server, "analyst", "/events/live/?q=outcome:failure")
+def test_a_filter_hides_what_it_should_and_pause_resume_loses_nothing(page: Page, server, send,
+                                                                      personas_with_passwords):
+    sign_in(page, server, "sam", "/events/live/?q=outcome:failure")
     send(evt(1, outcome="success"), evt(2, outcome="failure"))
     expect(page.locator("#live-rows")).to_contain_text("auth.login")
     expect(rows(page)).to_have_count(1)
@@ -97,9 +93,7 @@ def test_a_filter_hides_what_it_should_and_pause_resume_loses_nothing(page: Page
     expect(rows(page)).to_have_count(0)
 
 
-def test_a_regular_users_live_view_shows_only_their_own_events(page: Page, server, send):
-    alice = get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD)
-    give_role(alice, Role.Slug.REGULAR_USER)
+def test_a_regular_users_live_view_shows_only_their_own_events(page: Page, server, send, personas_with_passwords):
     sign_in(page, server, "alice", "/events/live/?q=NOT+category:audit")
     send(evt(1, actor="bob", action="bob.secret.thing"), evt(2, actor="alice", action="alice.own.thing"))
     expect(page.locator("#live-rows")).to_contain_text("alice.own.thing")
@@ -108,12 +102,10 @@ def test_a_regular_users_live_view_shows_only_their_own_events(page: Page, serve
     expect(page.locator("#live-rows")).not_to_contain_text("bob.secret.thing")
 
 
-def test_fifty_open_live_views_hold_one_listening_and_a_few_read_connections_and_all_get_each_event(transactional_db):
+def test_fifty_open_live_views_hold_one_listening_and_a_few_read_connections_and_all_get_each_event(browser_for):
     """One server process, 50 live views open at once (what ran PostgreSQL out of connections
     when each view held a listening connection and its request's Django connection)."""
-    user = get_user_model().objects.create_superuser("analyst", "analyst@example.com", PASSWORD)
-    client = Client()
-    client.force_login(user)
+    client = browser_for("analyst")
     session = client.cookies["sessionid"].value
     secret = token_issue(scope="ingest").secret
 

@@ -1,31 +1,20 @@
-"""Roles in a real browser: a Regular User's own events, and an administrator assigning a role."""
+"""Roles in a real browser: a Regular User's own events (alice), and an administrator (ada)
+assigning a role to nora, the persona who has none yet."""
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role, RoleAssignment
+from apps.rbac.models import RoleAssignment
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct-horse-battery-9"
-
-
 @pytest.fixture
-def accounts(transactional_db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    User = get_user_model()
-    people = {
-        "ada": User.objects.create_user("ada", "ada@example.com", PASSWORD),
-        "alice": User.objects.create_user("alice", "alice@example.com", PASSWORD),
-        "bob": User.objects.create_user("bob", "bob@example.com", PASSWORD),
-    }
-    RoleAssignment.objects.create(user=people["ada"], role=Role.objects.get(slug=Role.Slug.AUDIT_ADMINISTRATOR))
-    RoleAssignment.objects.create(user=people["alice"], role=Role.objects.get(slug=Role.Slug.REGULAR_USER))
+def accounts(fast_passwords, personas_with_passwords):
     event_ingest([
         {"event_id": "alice-login", "timestamp": "2026-03-10T09:00:00Z", "action": "auth.login",
          "actor": {"id": "alice", "email": "alice@example.com"}, "status": "success"},
@@ -36,7 +25,7 @@ def accounts(transactional_db, settings):
         {"event_id": "system-backup", "timestamp": "2026-03-10T09:15:00Z", "action": "system.backup.run",
          "actor": {"type": "system"}},
     ])
-    return people
+    return personas_with_passwords
 
 
 def sign_in(page: Page, live_server, username: str) -> None:
@@ -70,17 +59,17 @@ def test_an_audit_administrator_assigns_a_role_through_the_form(page: Page, live
     page.get_by_role("navigation", name="Access").get_by_role("link", name="Role assignments").click()
 
     form = page.locator("form[action='/access/assignments/create/']")
-    form.get_by_label("User").select_option(label="bob")
+    form.get_by_label("User").select_option(label="nora")
     form.get_by_label("Role").select_option(label="Security Analyst")
     form.get_by_label("Projects").fill("payments, billing")
     form.get_by_role("button", name="Assign role").click()
 
-    expect(page.get_by_role("listitem").filter(has_text="bob is now Security Analyst")).to_be_visible()
-    row = page.locator("table.data tbody tr").filter(has_text="bob")
+    expect(page.get_by_role("listitem").filter(has_text="nora is now Security Analyst")).to_be_visible()
+    row = page.locator("table.data tbody tr").filter(has_text="nora")
     expect(row).to_contain_text("Security Analyst")
     expect(row).to_contain_text("billing")
     expect(row).to_contain_text("payments")
-    assert RoleAssignment.objects.get(user=accounts["bob"]).projects == ["billing", "payments"]
+    assert RoleAssignment.objects.get(user=accounts["no_role"]).projects == ["billing", "payments"]
 
 
 def test_an_administrators_form_error_names_the_field_and_keeps_the_page(page: Page, live_server, accounts):
@@ -88,10 +77,10 @@ def test_an_administrators_form_error_names_the_field_and_keeps_the_page(page: P
     page.goto(f"{live_server.url}/access/assignments/")
 
     form = page.locator("form[action='/access/assignments/create/']")
-    form.get_by_label("User").select_option(label="bob")
+    form.get_by_label("User").select_option(label="nora")
     form.get_by_label("Role").select_option(label="External Auditor")
     form.get_by_role("button", name="Assign role").click()
 
     expect(page.get_by_role("alert").filter(has_text="Window from:")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/access/assignments/create/$"))
-    assert not RoleAssignment.objects.filter(user=accounts["bob"]).exists()
+    assert not RoleAssignment.objects.filter(user=accounts["no_role"]).exists()

@@ -8,19 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role
 from auditconsole.processes import processes_stop
-from tests.factories import give_role
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-battery-9"
 
 
 @pytest.fixture
@@ -37,9 +34,7 @@ def worker(transactional_db, settings, tmp_path):
 
 
 def test_a_compliance_officer_generates_a_soc2_report_from_the_form_and_downloads_the_pdf(
-        page: Page, live_server, worker):
-    officer = get_user_model().objects.create_user("cora", "cora@example.com", PASSWORD)
-    give_role(officer, Role.Slug.COMPLIANCE_OFFICER)
+        page: Page, live_server, worker, personas_with_passwords):
     event_ingest([
         {"event_id": "b-1", "action": "auth.login", "status": "failed", "timestamp": "2025-03-02T08:00:00Z",
          "actor": {"id": "mallory"}, "description": "<script>window.pwned=1</script>"},

@@ -1,27 +1,20 @@
-"""The event viewer in a real browser: filtering without a reload, the URL as state, the panel."""
+"""The event viewer in a real browser: filtering without a reload, the URL as state, the panel;
+signed in as sam, the Security Analyst persona (a role, so the pages go through scoping)."""
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct-horse-battery-9"
-
-
 @pytest.fixture
-def analyst(transactional_db):
-    return get_user_model().objects.create_superuser("analyst", "analyst@example.com", PASSWORD)
-
-
-@pytest.fixture
-def log(transactional_db):
+def viewer_log(transactional_db):
     event_ingest([
         {"event_id": "evt_login_fail", "timestamp": "2026-03-10T14:00:00Z", "action": "auth.login", "status": "failed",
          "actor": {"email": "mallory@evil.example"}, "auth_method": "password", "ip_address": "198.51.100.7"},
@@ -37,7 +30,7 @@ def log(transactional_db):
 
 def sign_in(page: Page, live_server) -> None:
     page.goto(f"{live_server.url}/events/")
-    page.get_by_label("Username").fill("analyst")
+    page.get_by_label("Username").fill("sam")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
@@ -47,7 +40,8 @@ def rows(page: Page):
     return page.locator("table.events tbody tr")
 
 
-def test_the_viewer_filters_without_a_reload_and_keeps_the_state_in_the_url(page: Page, live_server, analyst, log):
+def test_the_viewer_filters_without_a_reload_and_keeps_the_state_in_the_url(page: Page, live_server,
+        personas_with_passwords, viewer_log):
     sign_in(page, live_server)
     expect(rows(page)).to_have_count(3)
     page.evaluate("window.sameDocument = true")
@@ -81,7 +75,8 @@ def test_the_viewer_filters_without_a_reload_and_keeps_the_state_in_the_url(page
     expect(page.locator("label.pill-outcome-failure input")).to_be_checked()
 
 
-def test_a_row_opens_the_event_in_the_side_panel_and_verifies_it(page: Page, live_server, analyst, log):
+def test_a_row_opens_the_event_in_the_side_panel_and_verifies_it(page: Page, live_server,
+        personas_with_passwords, viewer_log):
     sign_in(page, live_server)
     page.evaluate("window.sameDocument = true")
     rows(page).filter(has_text="iam.role.update").locator("td.col-action").click()
@@ -108,7 +103,8 @@ def test_a_row_opens_the_event_in_the_side_panel_and_verifies_it(page: Page, liv
     expect(page.locator(".crumbs")).to_contain_text("evt_role")
 
 
-def test_picking_a_column_shows_it_and_puts_it_in_the_url(page: Page, live_server, analyst, log):
+def test_picking_a_column_shows_it_and_puts_it_in_the_url(page: Page, live_server,
+        personas_with_passwords, viewer_log):
     sign_in(page, live_server)
     page.get_by_text("Columns").click()
     page.get_by_role("checkbox", name="Trace id").check()

@@ -6,9 +6,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.test import Client
 from django.utils import timezone
 
 from apps.dashboard import reads as dashboard
@@ -19,14 +17,15 @@ from apps.events.security_signals import SIGNALS
 from apps.search.filters import filter_q
 from apps.events.ingest import event_ingest
 from apps.events.models import Event, RollupBucket
-from apps.rbac.models import Role, Team
+from apps.rbac.models import Role, RoleAssignment
 from tests.factories import give_role
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def log():
+def dashboard_log():
+    """90 events over 30 days of alice, bob and carol, raising every security signal."""
     now = timezone.now()
     kinds = [
         ("auth.login", "failure", "medium", {}), ("auth.login", "success", "info", {}),
@@ -50,15 +49,15 @@ def log():
 
 
 @pytest.fixture
-def admin():
-    return get_user_model().objects.create_superuser("ada", "ada@example.com", "correct-horse-battery-5")
+def admin(people):
+    """ada, the Audit Administrator persona: sees the whole log."""
+    return people["admin"]
 
 
 @pytest.fixture
-def alice():
-    user = get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-6")
-    give_role(user, Role.Slug.REGULAR_USER)
-    return user
+def alice(people):
+    """alice, the Regular User persona: sees the events she is the actor of."""
+    return people["regular"]
 
 
 def viewer_count(user, url: str) -> int:
@@ -79,7 +78,7 @@ def panel_links(board):
 
 
 @pytest.mark.parametrize("period", ["24h", "7d", "30d"])
-def test_each_panel_link_opens_the_viewer_with_a_query_that_gives_the_same_number(log, admin, period):
+def test_each_panel_link_opens_the_viewer_with_a_query_that_gives_the_same_number(dashboard_log, admin, period):
     board = dashboard_get(user=admin, period_key=period)
     assert board.from_rollups
     links = list(panel_links(board))
@@ -89,14 +88,14 @@ def test_each_panel_link_opens_the_viewer_with_a_query_that_gives_the_same_numbe
     assert board.total == viewer_count(admin, board.signals[0].url.split("&q=")[0])
 
 
-def test_every_security_signal_is_raised_by_the_fixture_and_counted(log, admin):
+def test_every_security_signal_is_raised_by_the_fixture_and_counted(dashboard_log, admin):
     board = dashboard_get(user=admin, period_key="30d")
     counts = {row.signal.key: row.count for row in board.signals}
     assert set(counts) == {signal.key for signal in SIGNALS}
     assert all(counts.values()), counts
 
 
-def test_a_regular_users_dashboard_counts_only_their_own_events_and_its_links_agree(log, alice):
+def test_a_regular_users_dashboard_counts_only_their_own_events_and_its_links_agree(dashboard_log, alice):
     board = dashboard_get(user=alice, period_key="30d")
     assert not board.from_rollups and board.compliance is None and board.ingestion is None
     assert board.total == Event.objects.visible_to(alice).filter(occurred_at__gte=board.start).count() > 0
@@ -106,9 +105,8 @@ def test_a_regular_users_dashboard_counts_only_their_own_events_and_its_links_ag
     assert {event.actor_id for event in board.recent} == {"alice"}
 
 
-def test_the_viewer_shows_the_same_total_as_the_dashboards_signal(log, admin):
-    client = Client()
-    client.force_login(admin)
+def test_the_viewer_shows_the_same_total_as_the_dashboards_signal(dashboard_log, admin, browser_for):
+    client = browser_for("admin")
     board = dashboard_get(user=admin, period_key="7d")
     for row in board.signals:
         response = client.get(row.url)
@@ -116,9 +114,9 @@ def test_the_viewer_shows_the_same_total_as_the_dashboards_signal(log, admin):
         assert response.context["page"].total == row.count, row.signal.key
 
 
-def test_the_dashboard_page_renders_every_panel_with_accessible_charts(log, admin, django_assert_max_num_queries):
-    client = Client()
-    client.force_login(admin)
+def test_the_dashboard_page_renders_every_panel_with_accessible_charts(dashboard_log, browser_for,
+                                                                       django_assert_max_num_queries):
+    client = browser_for("admin")
     with django_assert_max_num_queries(40):
         response = client.get("/?period=7d")
     assert response.status_code == 200
@@ -129,21 +127,17 @@ def test_the_dashboard_page_renders_every_panel_with_accessible_charts(log, admi
     assert 'style="' not in html
 
 
-def test_the_dashboard_needs_the_permission_to_view_events():
-    nobody = get_user_model().objects.create_user("nora", "nora@example.com", "correct-horse-battery-7")
-    client = Client()
-    client.force_login(nobody)
-    assert client.get("/").status_code == 403
+def test_the_dashboard_needs_the_permission_to_view_events(browser_for):
+    assert browser_for("no_role").get("/").status_code == 403
 
 
-def test_the_regular_users_dashboard_has_no_compliance_panel(log, alice):
-    client = Client()
-    client.force_login(alice)
+def test_the_regular_users_dashboard_has_no_compliance_panel(dashboard_log, browser_for):
+    client = browser_for("regular")
     html = client.get("/").content.decode()
     assert "Recent activity" in html and "Chain and compliance" not in html and "Ingestion health" not in html
 
 
-def test_the_compliance_panel_shows_the_last_verification_run_and_the_events_since(log, admin):
+def test_the_compliance_panel_shows_the_last_verification_run_and_the_events_since(dashboard_log, admin):
     from apps.events.verification_runs import verification_run_incremental
 
     first = verification_run_incremental()
@@ -189,9 +183,10 @@ def test_a_top_list_read_from_each_days_largest_counts_is_the_same_as_summing_ev
 # --- users who see only some actors: per-actor rollups ------------------------------------------
 
 @pytest.fixture
-def people_log():
-    """Events of alice, bob, carol and dave, whose ids and emails differ in case from their
-    accounts, some matching a person by id alone or by email alone, over 40 days."""
+def actor_log():
+    """Events of alice, bob, carol, dave and max (the personas' payments team and carol, plus
+    dave, who has no account), whose ids and emails differ in case from their accounts, some
+    matching a person by id alone or by email alone, over 40 days."""
     now = timezone.now()
     actors = [
         {"type": "user", "id": "Alice", "email": "ALICE@example.com"},
@@ -202,7 +197,7 @@ def people_log():
         {"type": "user", "id": "BOB", "email": ""},
         {"type": "user", "id": "carol", "email": "carol@example.com"},
         {"type": "user", "id": "dave", "email": "dave@example.com"},
-        {"type": "user", "id": "mia", "email": "MIA@example.com"},
+        {"type": "user", "id": "MAX", "email": "max@EXAMPLE.com"},
     ]
     kinds = [("auth.login", "failure", "medium", {}), ("auth.login", "success", "info", {}),
              ("iam.role.update", "success", "high", {}), ("compute.servers.delete", "denied", "critical", {}),
@@ -218,19 +213,6 @@ def people_log():
             "resource": {"type": "server", "id": f"srv_{(i * 13) % 23}"} if i % 5 else {}, **extra,
         })
     return events
-
-
-@pytest.fixture
-def team():
-    User = get_user_model()
-    alice = User.objects.create_user("alice", "alice@example.com", "correct-horse-battery-6")
-    bob = User.objects.create_user("Bob", "bob@example.com", "correct-horse-battery-8")
-    mia = User.objects.create_user("mia", "mia@example.com", "correct-horse-battery-9")
-    give_role(alice, Role.Slug.REGULAR_USER)
-    give_role(bob, Role.Slug.REGULAR_USER)
-    give_role(mia, Role.Slug.MANAGER)
-    Team.objects.create(name="payments").members.add(alice, bob, mia)
-    return {"regular user": alice, "manager": mia}
 
 
 def board_from_events(user, period: str, monkeypatch):
@@ -249,14 +231,14 @@ def panels(board):
             "signals": [(row.signal.key, row.count) for row in board.signals]}
 
 
-@pytest.mark.parametrize("persona", ["regular user", "manager"])
+@pytest.mark.parametrize("persona", ["regular", "manager"])
 @pytest.mark.parametrize("period", ["24h", "7d", "30d"])
 def test_a_limited_users_dashboard_from_per_actor_rollups_shows_what_the_events_table_gives(
-        people_log, team, persona, period, monkeypatch):
-    user = team[persona]
-    event_ingest(people_log[100:])
+        actor_log, people, persona, period, monkeypatch):
+    user = people[persona]
+    event_ingest(actor_log[100:])
     rollups.rollups_catch_up(chunk=70)
-    event_ingest(people_log[:100])             # the last 10 days, stored after the catch-up: from the table
+    event_ingest(actor_log[:100])             # the last 10 days, stored after the catch-up: from the table
     assert rollups.actor_rollup_seq() == 300
     board = dashboard_get(user=user, period_key=period)
     assert board.counted_from == "actor rollups" and not board.from_rollups and board.compliance is None
@@ -268,24 +250,24 @@ def test_a_limited_users_dashboard_from_per_actor_rollups_shows_what_the_events_
     assert panels(dashboard_get(user=user, period_key=period)) == panels(board)
 
 
-def test_a_regular_user_sees_events_matched_by_id_or_email_in_any_case_once(people_log, team):
-    event_ingest(people_log)
+def test_a_regular_user_sees_events_matched_by_id_or_email_in_any_case_once(actor_log, people):
+    event_ingest(actor_log)
     rollups.rollups_catch_up()
-    board = dashboard_get(user=team["regular user"], period_key="30d")
+    board = dashboard_get(user=people["regular"], period_key="30d")
     assert board.counted_from == "actor rollups"
     # Each of alice's four ways of appearing counts, and "Alice"/"ALICE@example.com" only once.
     assert {row.value for row in board.actors} == {"alice@example.com", "alice", "someone.else@example.com"}
     assert board.total == sum(row.count for row in board.actors)
-    assert board.total == sum(1 for event in Event.objects.visible_to(team["regular user"])
+    assert board.total == sum(1 for event in Event.objects.visible_to(people["regular"])
                               if event.occurred_at >= board.start)
 
 
 @pytest.mark.parametrize("limits", [{"projects": ["p1"]}, {"window_start": timezone.now() - timedelta(days=10)}],
                          ids=["project-limited", "window-limited"])
-def test_a_user_limited_to_projects_or_a_time_window_is_counted_from_the_events_table(people_log, limits):
-    event_ingest(people_log)
+def test_a_user_limited_to_projects_or_a_time_window_is_counted_from_the_events_table(actor_log, people, limits):
+    event_ingest(actor_log)
     rollups.rollups_catch_up()
-    carol = get_user_model().objects.create_user("carol", "carol@example.com", "correct-horse-battery-4")
+    carol = people["carol"]   # a persona without a role, given a limited Regular User role here
     give_role(carol, Role.Slug.REGULAR_USER, **limits)
     board = dashboard_get(user=carol, period_key="30d")
     assert board.counted_from == "events"
@@ -296,25 +278,27 @@ def test_a_user_limited_to_projects_or_a_time_window_is_counted_from_the_events_
         assert viewer_count(carol, url) == count, (name, url)
 
 
-def test_only_a_scope_of_named_actors_is_read_from_the_per_actor_rollups(team):
+def test_only_a_scope_of_named_actors_is_read_from_the_per_actor_rollups(people):
     from apps.rbac.scoping import NOTHING, event_scope
 
-    assert actor_keys(event_scope(team["regular user"])) == (["alice"], ["alice@example.com"])
-    usernames, emails = actor_keys(event_scope(team["manager"]))
-    assert sorted(usernames) == ["alice", "bob", "mia"] and sorted(emails) == ["alice@example.com", "bob@example.com", "mia@example.com"]
+    assert actor_keys(event_scope(people["regular"])) == (["alice"], ["alice@example.com"])
+    usernames, emails = actor_keys(event_scope(people["manager"]))
+    # max manages the payments team (alice, bob and himself); he has no email address.
+    assert sorted(usernames) == ["alice", "bob", "max"] and sorted(emails) == ["alice@example.com", "bob@example.com"]
     assert actor_keys(Q()) is None and actor_keys(NOTHING) is None
     assert actor_keys(Q(actor_id__iexact="alice") & Q(project__in=["p1"])) is None
     assert actor_keys(~Q(actor_id__iexact="alice")) is None
     assert actor_keys(Q(actor_id__iexact="alice") | Q(occurred_at__gte=timezone.now())) is None
 
 
-def test_an_external_auditors_window_is_counted_from_the_events_table(people_log):
-    event_ingest(people_log)
+def test_an_external_auditors_window_is_counted_from_the_events_table(actor_log, people):
+    event_ingest(actor_log)
     rollups.rollups_catch_up()
-    auditor = get_user_model().objects.create_user("kpmg", "", "correct-horse-battery-3")
+    auditor = people["auditor"]
     now = timezone.now()
-    give_role(auditor, Role.Slug.EXTERNAL_AUDITOR, window_start=now - timedelta(days=12), window_end=now - timedelta(days=2),
-              expires_at=now + timedelta(days=7))
+    # The auditor persona's engagement, moved to a window these events fall in.
+    RoleAssignment.objects.filter(user=auditor).update(window_start=now - timedelta(days=12),
+                                                       window_end=now - timedelta(days=2))
     board = dashboard_get(user=auditor, period_key="30d")
     assert board.counted_from == "events" and not board.from_rollups
     assert board.total == Event.objects.visible_to(auditor).filter(occurred_at__gte=board.start).count() > 0
@@ -324,12 +308,12 @@ def test_an_external_auditors_window_is_counted_from_the_events_table(people_log
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_dashboard_reads_one_repeatable_read_snapshot(people_log, team, monkeypatch):
+def test_outside_a_transaction_the_dashboard_reads_one_repeatable_read_snapshot(actor_log, people, monkeypatch):
     from django.db import connection
 
-    event_ingest(people_log[100:])
+    event_ingest(actor_log[100:])
     rollups.rollups_catch_up()
-    event_ingest(people_log[:100])
+    event_ingest(actor_log[:100])
     seen = []
     original = dashboard.ActorRollups.series
 
@@ -341,7 +325,7 @@ def test_outside_a_transaction_the_dashboard_reads_one_repeatable_read_snapshot(
 
     monkeypatch.setattr(dashboard.ActorRollups, "series", series)
     assert not connection.in_atomic_block
-    board = dashboard_get(user=team["regular user"], period_key="30d")
+    board = dashboard_get(user=people["regular"], period_key="30d")
     assert seen == [(True, "repeatable read")]
     assert board.counted_from == "actor rollups"
-    assert board.total == Event.objects.visible_to(team["regular user"]).filter(occurred_at__gte=board.start).count()
+    assert board.total == Event.objects.visible_to(people["regular"]).filter(occurred_at__gte=board.start).count()

@@ -12,13 +12,12 @@ from apps.rbac import audit_trail
 from apps.rbac.models import ApiToken, AuditorLink, Role, RoleAssignment, Team
 from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient
-from tests.personas import JANUARY
+from tests.personas import JANUARY, PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.audit_trail]
 
 AGENT = "Mozilla/5.0 (audit-trail test)"
 ADDRESS = "198.51.100.23"
-PASSWORD = "a-long-enough-passphrase-7"
 
 
 def trail(action: str | None = None) -> list[Event]:
@@ -37,11 +36,6 @@ def admin(browser_for, people) -> Client:
     client = browser_for("admin")
     client.defaults.update(HTTP_USER_AGENT=AGENT, REMOTE_ADDR=ADDRESS)
     return client
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 # --- reads of events ---------------------------------------------------------------------------
@@ -180,28 +174,25 @@ def test_the_chain_stays_valid_with_the_trail_in_it(admin, log):
 # --- sign-in and sign-out ----------------------------------------------------------------------
 
 
-def test_signing_in_and_out_is_recorded(fast_passwords, db):
-    get_user_model().objects.create_user("erin", "erin@example.com", PASSWORD)
+def test_signing_in_and_out_is_recorded(fast_passwords, personas_with_passwords):
     client = Client(HTTP_USER_AGENT=AGENT, REMOTE_ADDR=ADDRESS)
 
-    client.post("/accounts/login/", {"username": "erin", "password": PASSWORD})
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     client.post("/accounts/logout/")
 
     login, logout = only("auth.login"), only("auth.logout")
     for event in (login, logout):
         assert (event.actor_id, event.actor_email, event.outcome, event.ip_address, event.user_agent) == \
-            ("erin", "erin@example.com", "success", ADDRESS, AGENT)
+            ("alice", "alice@example.com", "success", ADDRESS, AGENT)
     assert login.auth_method == "password"
 
 
-def test_a_failed_sign_in_is_recorded_with_the_username_tried(fast_passwords, db):
-    get_user_model().objects.create_user("erin", "erin@example.com", PASSWORD)
-
-    Client(REMOTE_ADDR=ADDRESS).post("/accounts/login/", {"username": "erin", "password": "wrong"})
+def test_a_failed_sign_in_is_recorded_with_the_username_tried(fast_passwords, personas_with_passwords):
+    Client(REMOTE_ADDR=ADDRESS).post("/accounts/login/", {"username": "alice", "password": "wrong"})
 
     event = only("auth.login.failed")
     assert (event.outcome, event.actor_id, event.ip_address, event.metadata["reason"]) == \
-        ("failure", "erin", ADDRESS, "bad_credentials")
+        ("failure", "alice", ADDRESS, "bad_credentials")
     # The password tried is never recorded.
     assert "wrong" not in str(event.metadata)
 

@@ -5,25 +5,20 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
 from apps.events.models import Event
+from tests.personas import PASSWORD
 
-pytestmark = [pytest.mark.django_db, pytest.mark.audit_trail]
+# alice (the Regular User persona) is the one whose password is being guessed.
+pytestmark = [pytest.mark.django_db, pytest.mark.audit_trail,
+              pytest.mark.usefixtures("fast_passwords", "personas_with_passwords")]
 
-PASSWORD = "a-long-enough-passphrase-7"
 ATTACKER = "203.0.113.66"
 
 
-@pytest.fixture(autouse=True)
-def erin(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return get_user_model().objects.create_user("erin", "erin@example.com", PASSWORD)
-
-
-def attempt(password: str, *, address: str = ATTACKER, username: str = "erin"):
+def attempt(password: str, *, address: str = ATTACKER, username: str = "alice"):
     client = Client(REMOTE_ADDR=address)
     return client, client.post("/accounts/login/", {"username": username, "password": password})
 
@@ -70,10 +65,9 @@ def test_the_same_user_from_another_address_can_still_sign_in():
 
 
 def test_another_user_from_the_locked_address_can_still_sign_in():
-    get_user_model().objects.create_user("finn", "finn@example.com", PASSWORD)
     fail(5)
 
-    _, response = attempt(PASSWORD, username="finn")
+    _, response = attempt(PASSWORD, username="sam")
 
     assert response.status_code == 302
 
@@ -104,9 +98,9 @@ def test_failures_and_the_lockout_are_recorded_in_the_audit_trail():
     recorded = list(Event.objects.filter(category="audit").order_by("seq").values_list("action", "outcome", "actor_id",
                                                                                        "ip_address"))
 
-    assert recorded == [("auth.login.failed", "failure", "erin", ATTACKER)] * 5 + [
-        ("auth.lockout", "denied", "erin", ATTACKER),
-        ("auth.login.failed", "denied", "erin", ATTACKER),
+    assert recorded == [("auth.login.failed", "failure", "alice", ATTACKER)] * 5 + [
+        ("auth.lockout", "denied", "alice", ATTACKER),
+        ("auth.login.failed", "denied", "alice", ATTACKER),
     ]
     lockout = Event.objects.get(action="auth.lockout")
     assert lockout.severity == "high"

@@ -13,7 +13,6 @@ from apps.rbac.assignments import role_assign, role_unassign
 from apps.rbac.models import Role, RoleAssignment
 from apps.rbac.refusals import AccessRefused
 from apps.rbac.users import user_deactivate
-from tests.factories import give_role
 from tests.personas import actor_for
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +27,10 @@ def role_pk(slug: str) -> int:
 
 
 @pytest.fixture
-def superuser_client(admin_user) -> Client:
+def superuser_client(superuser) -> Client:
+    """The break-glass superuser: may manage access without holding the Audit Administrator role."""
     client = Client()
-    client.force_login(admin_user, backend="apps.rbac.backends.RoleBackend")
+    client.force_login(superuser, backend="apps.rbac.backends.RoleBackend")
     return client
 
 
@@ -58,9 +58,8 @@ def test_an_administrator_cannot_narrow_their_own_role_either(people, browser_fo
     assert assignments_of(ada) == {(Role.Slug.AUDIT_ADMINISTRATOR, ())}
 
 
-def test_an_administrator_cannot_remove_their_own_role(people, browser_for):
+def test_an_administrator_cannot_remove_their_own_role(people, second_admin, browser_for):
     ada = people["admin"]
-    give_role(get_user_model().objects.create(username="second-admin"), Role.Slug.AUDIT_ADMINISTRATOR)
     own = RoleAssignment.objects.get(user=ada)
 
     response = browser_for("admin").post(f"/access/assignments/{own.pk}/remove/")
@@ -95,17 +94,16 @@ def test_the_last_audit_administrator_cannot_be_deactivated(people, superuser_cl
     assert get_user_model().objects.get(pk=people["admin"].pk).is_active
 
 
-def test_the_last_audit_administrators_role_cannot_be_set_to_expire(people, admin_user):
+def test_the_last_audit_administrators_role_cannot_be_set_to_expire(people, superuser):
     with pytest.raises(AccessRefused, match="last Audit Administrator"):
-        role_assign(actor=actor_for(admin_user), user=people["admin"], role=Role.objects.get(slug=Role.Slug.AUDIT_ADMINISTRATOR),
+        role_assign(actor=actor_for(superuser), user=people["admin"], role=Role.objects.get(slug=Role.Slug.AUDIT_ADMINISTRATOR),
                     expires_at=timezone.now() + timedelta(days=1))
 
     assert RoleAssignment.objects.get(user=people["admin"]).expires_at is None
 
 
-def test_with_a_second_administrator_one_can_remove_the_other(people, browser_for):
-    other = get_user_model().objects.create(username="second-admin")
-    theirs = give_role(other, Role.Slug.AUDIT_ADMINISTRATOR)
+def test_with_a_second_administrator_one_can_remove_the_other(people, second_admin, browser_for):
+    theirs = RoleAssignment.objects.get(user=second_admin)
 
     response = browser_for("admin").post(f"/access/assignments/{theirs.pk}/remove/")
 
@@ -113,12 +111,11 @@ def test_with_a_second_administrator_one_can_remove_the_other(people, browser_fo
     assert not RoleAssignment.objects.filter(pk=theirs.pk).exists()
 
 
-def test_a_deactivated_administrator_does_not_count_as_the_one_left(people, admin_user):
-    other = get_user_model().objects.create(username="second-admin", is_active=False)
-    give_role(other, Role.Slug.AUDIT_ADMINISTRATOR)
+def test_a_deactivated_administrator_does_not_count_as_the_one_left(people, second_admin, superuser):
+    get_user_model().objects.filter(pk=second_admin.pk).update(is_active=False)
 
     with pytest.raises(AccessRefused):
-        role_unassign(actor=actor_for(admin_user), assignment=RoleAssignment.objects.get(user=people["admin"]))
+        role_unassign(actor=actor_for(superuser), assignment=RoleAssignment.objects.get(user=people["admin"]))
 
 
 def test_a_compliance_officer_sees_roles_but_cannot_change_them(people, browser_for):
@@ -133,7 +130,7 @@ def test_a_compliance_officer_sees_roles_but_cannot_change_them(people, browser_
     assert assignments_of(people["regular"]) == {(Role.Slug.REGULAR_USER, ())}
 
 
-def test_a_refused_change_leaves_no_trace_but_the_refusal(people, admin_user, settings, log):
+def test_a_refused_change_leaves_no_trace_but_the_refusal(people, settings, log):
     settings.AUDIT_TRAIL_ENABLED = True
     ada = people["admin"]
 
@@ -141,20 +138,18 @@ def test_a_refused_change_leaves_no_trace_but_the_refusal(people, admin_user, se
         user_deactivate(actor=actor_for(ada), user=ada)
 
     assert get_user_model().objects.get(pk=ada.pk).is_active
-    recorded = list(Event.objects.visible_to(admin_user).filter(category="audit").values_list("action", "outcome"))
+    recorded = list(Event.objects.visible_to(ada).filter(category="audit").values_list("action", "outcome"))
     assert recorded == [("rbac.user.deactivate", "denied")]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_administrators_removing_each_other_at_the_same_moment_leave_one():
+def test_two_administrators_removing_each_other_at_the_same_moment_leave_one(people, second_admin):
     import threading
 
     from django.db import connection
 
-    User = get_user_model()
-    first, second = User.objects.create(username="admin-one"), User.objects.create(username="admin-two")
-    first_role = give_role(first, Role.Slug.AUDIT_ADMINISTRATOR)
-    second_role = give_role(second, Role.Slug.AUDIT_ADMINISTRATOR)
+    first, second = people["admin"], second_admin
+    first_role, second_role = RoleAssignment.objects.get(user=first), RoleAssignment.objects.get(user=second)
     barrier, results = threading.Barrier(2), []
 
     def remove(actor, assignment):

@@ -198,9 +198,9 @@ def test_revoke_token_does_not_revoke_another_token_that_shares_the_mistyped_sec
     assert ApiClient(secret).get(LOGS).status_code == 200
 
 
-def test_a_token_of_a_deactivated_user_is_refused_with_401(regular_user):
+def test_a_token_of_a_deactivated_user_is_refused_with_401(people):
     secret = issue("--scope", "read", "--user", "alice")
-    get_user_model().objects.filter(pk=regular_user.pk).update(is_active=False)
+    get_user_model().objects.filter(pk=people["regular"].pk).update(is_active=False)
 
     assert ApiClient(secret).get(LOGS).status_code == 401
 
@@ -278,27 +278,28 @@ def test_an_expired_auditor_token_is_refused_with_401(january_events):
 
 
 @pytest.fixture
-def people_events(ingest):
+def actor_events(ingest):
+    """Events of alice (by id, and by email in another case), of bob, and of the system."""
     ingest({"event_id": "by-id", "action": "auth.login", "actor": {"id": "alice"}},
            {"event_id": "by-email", "action": "auth.login", "actor": {"id": "usr_123", "email": "Alice@Example.com"}},
            {"event_id": "by-bob", "action": "auth.login", "actor": {"id": "bob", "email": "bob@example.com"}},
            {"event_id": "by-system", "action": "system.backup", "actor": {"type": "system"}})
 
 
-def test_a_read_token_for_a_user_sees_only_that_users_events(people_events, regular_user):
+def test_a_read_token_for_a_user_sees_only_that_users_events(actor_events, people):
     secret = issue("--scope", "read", "--user", "alice")
 
     assert visible_ids(secret) == {"by-id", "by-email"}
     assert ApiClient(secret).get(f"{LOGS}/by-bob").status_code == 404
 
 
-def test_a_read_token_for_a_superuser_sees_every_event(people_events, admin_user):
-    secret = issue("--scope", "read", "--user", "admin")
+def test_a_read_token_for_a_superuser_sees_every_event(actor_events, superuser):
+    secret = issue("--scope", "read", "--user", "root")
 
     assert visible_ids(secret) == {"by-id", "by-email", "by-bob", "by-system"}
 
 
-def test_a_user_token_limited_to_a_project_sees_the_users_events_in_that_project(ingest, regular_user):
+def test_a_user_token_limited_to_a_project_sees_the_users_events_in_that_project(ingest, people):
     ingest({"event_id": "alice-p1", "action": "a.b", "actor": {"id": "alice"}, "project": "p1"},
            {"event_id": "alice-p2", "action": "a.b", "actor": {"id": "alice"}, "project": "p2"},
            {"event_id": "bob-p1", "action": "a.b", "actor": {"id": "bob"}, "project": "p1"})

@@ -24,7 +24,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import override_settings
@@ -41,6 +40,7 @@ from apps.reports.generation import report_generate, reports_root
 from apps.reports.models import Report, ReportFile
 from tests.factories import give_role
 from tests.logbook import event
+from tests.personas import personas_create
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2025, 3, 1, tzinfo=dt_timezone.utc)
@@ -86,14 +86,12 @@ def packs_made(django_db_setup, django_db_blocker, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reports")
     with django_db_blocker.unblock(), override_settings(REPORTS_ROOT=folder, AUDIT_TRAIL_ENABLED=False):
         with transaction.atomic():
-            User = get_user_model()
-            carol = User.objects.create_user("carol", "carol@example.com", "correct-horse-battery-3")
-            give_role(carol, Role.Slug.COMPLIANCE_OFFICER)
-            alice = User.objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
-            give_role(alice, Role.Slug.REGULAR_USER)
-            sam = User.objects.create_user("sam", "sam@example.com", "correct-horse-battery-4")
-            give_role(sam, Role.Slug.COMPLIANCE_OFFICER, projects=["payments"])
-            token = token_issue(scope="read", user=carol, projects=["payments"], name="auditor export").token
+            people = personas_create()
+            cora, alice = people["compliance"], people["regular"]
+            # nora (the persona without a role) is made a Compliance Officer for payments alone.
+            nora = people["no_role"]
+            give_role(nora, Role.Slug.COMPLIANCE_OFFICER, projects=["payments"])
+            token = token_issue(scope="read", user=cora, projects=["payments"], name="auditor export").token
 
             event_ingest(FIRST_BATCH)
             anchor = checkpoint_create()
@@ -102,11 +100,11 @@ def packs_made(django_db_setup, django_db_blocker, tmp_path_factory):
 
             asked = {
                 "officer": dict(report_type="compliance_audit", framework=framework_get("soc2_type2"),
-                                requested_by=carol),
+                                requested_by=cora),
                 "regular": dict(report_type="access_audit", requested_by=alice),
-                "scoped": dict(report_type="security_audit", requested_by=sam),
-                "subject": dict(report_type="user_activity", subject="bob", requested_by=carol),
-                "empty": dict(report_type="access_audit", requested_by=carol,
+                "scoped": dict(report_type="security_audit", requested_by=nora),
+                "subject": dict(report_type="user_activity", subject="bob", requested_by=cora),
+                "empty": dict(report_type="access_audit", requested_by=cora,
                               period_start=datetime(2020, 1, 1, tzinfo=dt_timezone.utc),
                               period_end=datetime(2020, 1, 2, tzinfo=dt_timezone.utc)),
             }
@@ -222,7 +220,7 @@ def test_the_manifest_lists_every_file_with_its_digest_and_is_signed_over_its_ex
     assert manifest["report"]["id"] == packs_made["officer"]["id"]
     assert manifest["report"]["type"] == "compliance_audit"
     assert manifest["report"]["framework"] == "soc2_type2"
-    assert manifest["report"]["generated_by"] == "carol"
+    assert manifest["report"]["generated_by"] == "cora"
     assert manifest["report"]["period_start"].startswith("2025-03-01")
     assert manifest["events"] == 5
     assert manifest["key_id"] == signing.key_id()
@@ -289,10 +287,10 @@ def test_roles_json_lists_roles_active_assignments_and_tokens_but_never_a_token_
     assert "rbac.generate_evidence_packs" in officer["permissions"]
     assert "rbac.export_events" not in officer["permissions"]
     held = {(a["user"], a["role"]): a for a in roles["assignments"]}
-    assert held[("sam", "compliance-officer")]["projects"] == ["payments"]
-    assert ("alice", "regular-user") in held and ("carol", "compliance-officer") in held
+    assert held[("nora", "compliance-officer")]["projects"] == ["payments"]
+    assert ("alice", "regular-user") in held and ("cora", "compliance-officer") in held
     token = next(t for t in roles["api_tokens"] if t["prefix"] == packs_made["token_prefix"])
-    assert token == {**token, "scope": "read", "user": "carol", "projects": ["payments"]}
+    assert token == {**token, "scope": "read", "user": "cora", "projects": ["payments"]}
     with zipfile.ZipFile(pack) as archive:
         for name in archive.namelist():
             assert packs_made["token_hash"].encode() not in archive.read(name), name

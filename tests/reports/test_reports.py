@@ -3,10 +3,9 @@ who may make reports (pages and API), bad input, and a schedule that fires in th
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,13 @@ from django.test import Client, override_settings
 from apps.events.ingest import event_ingest
 from apps.events.models import Event
 from apps.events.query import parse_query
-from apps.rbac.models import Role
 from apps.rbac.tokens import token_issue
 from apps.reports.frameworks_data import builtin_frameworks, framework_get
 from apps.reports.generation import report_generate, reports_root
 from apps.reports.models import Report, Schedule
-from tests.factories import ApiClient, give_role
+from tests.factories import ApiClient
 from tests.logbook import event
+from tests.personas import personas_create
 
 START = datetime(2025, 3, 1, tzinfo=dt_timezone.utc)
 END = datetime(2025, 3, 8, tzinfo=dt_timezone.utc)
@@ -68,8 +67,7 @@ def made(django_db_setup, django_db_blocker, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reports")
     with django_db_blocker.unblock(), override_settings(REPORTS_ROOT=folder):
         with transaction.atomic():
-            officer = get_user_model().objects.create_user("cora", "cora@example.com", "correct-horse-battery-9")
-            give_role(officer, Role.Slug.COMPLIANCE_OFFICER)
+            officer = personas_create()["compliance"]
             event_ingest(LOG)
             reports = {}
             for data in builtin_frameworks():
@@ -144,7 +142,7 @@ def test_each_figure_links_to_the_viewer_with_the_same_query_and_period(made):
     evidence = made["reports"]["soc2_type2"].figures["controls"][0]["evidence"][0]
     assert "start_date=2025-03-01T00%3A00%3A00Z" in evidence["viewer_url"]
     assert "end_date=2025-03-07T23%3A59%3A59Z" in evidence["viewer_url"]
-    officer = get_user_model().objects.get(username="cora")
+    officer = get_user_model().objects.get(username="cora")   # the Compliance Officer persona, stored by `made`
     client = Client()
     client.force_login(officer, backend="apps.rbac.backends.RoleBackend")
     response = client.get(evidence["viewer_url"])
@@ -210,24 +208,8 @@ def test_a_user_activity_report_holds_only_that_persons_events(made):
 # --- who may make reports -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def users(db):
-    User = get_user_model()
-    officer = User.objects.create_user("cora", "cora@example.com", "correct-horse-battery-9")
-    give_role(officer, Role.Slug.COMPLIANCE_OFFICER)
-    regular = User.objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
-    give_role(regular, Role.Slug.REGULAR_USER)
-    return {"officer": officer, "regular": regular}
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user, backend="apps.rbac.backends.RoleBackend")
-    return client
-
-
-def test_a_compliance_officer_asks_for_a_report_from_the_form_and_it_is_queued(users):
-    client = _client(users["officer"])
+def test_a_compliance_officer_asks_for_a_report_from_the_form_and_it_is_queued(people, browser_for):
+    client = browser_for("compliance")
     assert client.get("/reports/").status_code == 200
     response = client.post("/reports/", {"report_type": "compliance_audit", "framework": "hipaa", "period": "custom",
                                          "start": "2025-03-01", "end": "2025-03-07", "format": "pdf"})
@@ -237,16 +219,16 @@ def test_a_compliance_officer_asks_for_a_report_from_the_form_and_it_is_queued(u
     assert report.status == Report.Status.QUEUED
 
 
-def test_a_regular_user_is_refused_the_reports_pages_and_nothing_is_stored(users):
-    client = _client(users["regular"])
+def test_a_regular_user_is_refused_the_reports_pages_and_nothing_is_stored(people, browser_for):
+    client = browser_for("regular")
     assert client.get("/reports/").status_code == 403
     assert client.post("/reports/", {"report_type": "access_audit", "period": "last_7d", "format": "pdf"}).status_code == 403
     assert client.get("/reports/schedules/").status_code == 403
     assert Report.objects.count() == 0
 
 
-def test_a_bad_form_names_the_field_and_stores_nothing(users):
-    client = _client(users["officer"])
+def test_a_bad_form_names_the_field_and_stores_nothing(people, browser_for):
+    client = browser_for("compliance")
     response = client.post("/reports/", {"report_type": "compliance_audit", "period": "custom", "start": "2025-03-09",
                                          "end": "2025-03-01", "format": "pdf", "query": "action:(("})
     assert response.status_code == 200
@@ -255,16 +237,14 @@ def test_a_bad_form_names_the_field_and_stores_nothing(users):
     assert Report.objects.count() == 0
 
 
-def test_an_officer_without_the_evidence_permission_may_not_ask_for_a_pack(db):
-    manager = get_user_model().objects.create_user("max", "max@example.com", "correct-horse-battery-7")
-    give_role(manager, Role.Slug.SECURITY_ANALYST)
-    assert _client(manager).get("/reports/").status_code == 403
+def test_an_officer_without_the_evidence_permission_may_not_ask_for_a_pack(browser_for):
+    assert browser_for("analyst").get("/reports/").status_code == 403
 
 
-def test_another_officers_report_is_not_found_for_a_regular_user(users):
+def test_another_officers_report_is_not_found_for_a_regular_user(people, browser_for):
     report = Report.objects.create(report_type="access_audit", period_start=START, period_end=END,
-                                   requested_by=users["officer"], format="pdf")
-    assert _client(users["regular"]).get(f"/reports/{report.pk}/").status_code == 403
+                                   requested_by=people["compliance"], format="pdf")
+    assert browser_for("regular").get(f"/reports/{report.pk}/").status_code == 403
 
 
 # --- the API -----------------------------------------------------------------------------------
@@ -278,8 +258,8 @@ SEED_004_BODY = {
 }
 
 
-def test_the_api_takes_seed_004s_body_and_answers_202_with_an_id_and_status(users, tmp_path):
-    api = ApiClient(token_issue(scope="read", user=users["officer"]).secret)
+def test_the_api_takes_seed_004s_body_and_answers_202_with_an_id_and_status(people, tmp_path):
+    api = ApiClient(token_issue(scope="read", user=people["compliance"]).secret)
     response = api.post("/api/v1/reports", SEED_004_BODY)
     assert response.status_code == 202, response.content
     body = response.json()
@@ -298,8 +278,8 @@ def test_the_api_takes_seed_004s_body_and_answers_202_with_an_id_and_status(user
         assert b"".join(download.streaming_content).startswith(b"%PDF")
 
 
-def test_a_regular_users_token_is_refused_reports(users):
-    api = ApiClient(token_issue(scope="read", user=users["regular"]).secret)
+def test_a_regular_users_token_is_refused_reports(people):
+    api = ApiClient(token_issue(scope="read", user=people["regular"]).secret)
     assert api.post("/api/v1/reports", SEED_004_BODY).status_code == 403
     assert Report.objects.count() == 0
 
@@ -321,8 +301,8 @@ def test_a_token_without_a_user_is_refused_reports(db):
     ({"colour": "red"}, "colour"),
     ({"report_type": "gossip"}, "report_type"),
 ])
-def test_bad_api_input_is_answered_400_naming_the_field_and_nothing_is_stored(users, change, field):
-    api = ApiClient(token_issue(scope="read", user=users["officer"]).secret)
+def test_bad_api_input_is_answered_400_naming_the_field_and_nothing_is_stored(people, change, field):
+    api = ApiClient(token_issue(scope="read", user=people["compliance"]).secret)
     response = api.post("/api/v1/reports", {**SEED_004_BODY, **change})
     assert response.status_code == 400, response.content
     assert field in [e["field"] for e in response.json()["errors"]]
@@ -330,8 +310,8 @@ def test_bad_api_input_is_answered_400_naming_the_field_and_nothing_is_stored(us
 
 
 @pytest.mark.audit_trail
-def test_asking_for_making_and_downloading_a_report_are_written_into_the_log(users, tmp_path):
-    client = _client(users["officer"])
+def test_asking_for_making_and_downloading_a_report_are_written_into_the_log(people, tmp_path, browser_for):
+    client = browser_for("compliance")
     client.post("/reports/", {"report_type": "access_audit", "period": "custom", "start": "2025-03-01",
                               "end": "2025-03-07", "format": "csv"})
     report = Report.objects.get()
@@ -344,24 +324,24 @@ def test_asking_for_making_and_downloading_a_report_are_written_into_the_log(use
     assert ("audit.report.download", "cora") in actions
 
 
-def test_a_file_changed_on_disk_is_not_served(users, tmp_path):
+def test_a_file_changed_on_disk_is_not_served(people, tmp_path, browser_for):
     report = Report.objects.create(report_type="access_audit", period_start=START, period_end=END,
-                                   requested_by=users["officer"], format="csv")
+                                   requested_by=people["compliance"], format="csv")
     with override_settings(REPORTS_ROOT=tmp_path):
         report_generate(report.pk)
         path = tmp_path / report.files.get().path
         path.write_text(path.read_text() + "forged,row\n")
-        assert _client(users["officer"]).get(f"/reports/{report.pk}/download/report/").status_code == 404
+        assert browser_for("compliance").get(f"/reports/{report.pk}/download/report/").status_code == 404
 
 
-def test_a_failed_report_shows_its_reason(users, tmp_path):
+def test_a_failed_report_shows_its_reason(people, tmp_path, browser_for):
     report = Report.objects.create(report_type="compliance_audit", period_start=START, period_end=END,
-                                   requested_by=users["officer"], format="pdf")
+                                   requested_by=people["compliance"], format="pdf")
     with override_settings(REPORTS_ROOT=tmp_path):
         report = report_generate(report.pk)
     assert report.status == Report.Status.FAILED
     assert "needs a framework" in report.error
-    page = _client(users["officer"]).get(f"/reports/{report.pk}/")
+    page = browser_for("compliance").get(f"/reports/{report.pk}/")
     assert b"needs a framework" in page.content
 
 
@@ -369,10 +349,8 @@ def test_a_failed_report_shows_its_reason(users, tmp_path):
 
 
 @pytest.mark.audit_trail
-def test_an_administrator_edits_a_controls_evidence_and_the_change_is_recorded(db):
-    admin = get_user_model().objects.create_user("ada", "ada@example.com", "correct-horse-battery-8")
-    give_role(admin, Role.Slug.AUDIT_ADMINISTRATOR)
-    client = _client(admin)
+def test_an_administrator_edits_a_controls_evidence_and_the_change_is_recorded(browser_for):
+    client = browser_for("admin")
     url = "/reports/frameworks/soc2_type2/controls/CC7.2/edit/"
     form = {"evidence-TOTAL_FORMS": "1", "evidence-INITIAL_FORMS": "0",
             "evidence-0-title": "Lockouts", "evidence-0-query": "action:auth.lockout", "evidence-0-shows": "Accounts locked."}
@@ -384,8 +362,8 @@ def test_an_administrator_edits_a_controls_evidence_and_the_change_is_recorded(d
     assert change.changes["after"][0]["query"] == "action:auth.lockout"
 
 
-def test_a_compliance_officer_may_read_but_not_edit_the_mapping(users):
-    client = _client(users["officer"])
+def test_a_compliance_officer_may_read_but_not_edit_the_mapping(people, browser_for):
+    client = browser_for("compliance")
     assert client.get("/reports/frameworks/soc2_type2/").status_code == 200
     assert client.get("/reports/frameworks/soc2_type2/controls/CC7.2/edit/").status_code == 403
 
@@ -393,8 +371,8 @@ def test_a_compliance_officer_may_read_but_not_edit_the_mapping(users):
 # --- schedules ------------------------------------------------------------------------------------
 
 
-def test_a_schedule_form_refuses_a_bad_cron_and_bad_addresses(users):
-    client = _client(users["officer"])
+def test_a_schedule_form_refuses_a_bad_cron_and_bad_addresses(people, browser_for):
+    client = browser_for("compliance")
     response = client.post("/reports/schedules/new/", {
         "name": "Weekly", "report_type": "access_audit", "period": "previous_week", "recurrence": "cron",
         "cron": "every monday", "recipients": "ciso@example.com, not-an-address", "format": "pdf", "enabled": "on"})
@@ -403,8 +381,8 @@ def test_a_schedule_form_refuses_a_bad_cron_and_bad_addresses(users):
     assert Schedule.objects.count() == 0
 
 
-def test_a_weekly_schedule_runs_next_monday_at_six_and_covers_the_previous_week(users):
-    client = _client(users["officer"])
+def test_a_weekly_schedule_runs_next_monday_at_six_and_covers_the_previous_week(people, browser_for):
+    client = browser_for("compliance")
     client.post("/reports/schedules/new/", {
         "name": "Weekly access", "report_type": "access_audit", "period": "previous_week", "recurrence": "weekly",
         "recipients": "ciso@example.com", "format": "pdf", "enabled": "on"})

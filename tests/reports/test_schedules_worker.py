@@ -9,13 +9,10 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role
 from apps.reports.models import Report, Schedule
-from tests.factories import give_role
 from tests.logbook import event
 
 
@@ -44,14 +41,13 @@ def smtp(settings):
     controller.stop()
 
 
-def test_a_due_schedule_fires_in_the_worker_and_mails_its_report(transactional_db, smtp, settings, tmp_path):
+def test_a_due_schedule_fires_in_the_worker_and_mails_its_report(transactional_db, people, smtp, settings, tmp_path):
     from procrastinate.contrib.django import app
 
     from apps.reports.tasks import schedules_periodic
 
     settings.REPORTS_ROOT = tmp_path
-    officer = get_user_model().objects.create_user("cora", "cora@example.com", "correct-horse-battery-9")
-    give_role(officer, Role.Slug.COMPLIANCE_OFFICER)
+    officer = people["compliance"]
     yesterday = (timezone.now() - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
     event_ingest([event("s-1", "auth.login", yesterday.isoformat(), status="failed", actor={"id": "mallory"}),
                   event("s-2", "auth.login", (yesterday + timedelta(minutes=1)).isoformat(), actor={"id": "alice"})])
@@ -80,11 +76,10 @@ def test_a_due_schedule_fires_in_the_worker_and_mails_its_report(transactional_d
     assert attachments[0].get_payload(decode=True).startswith(b"%PDF")
 
 
-def test_a_schedule_whose_owner_lost_the_right_is_paused_not_run(transactional_db, smtp):
+def test_a_schedule_whose_owner_lost_the_right_is_paused_not_run(transactional_db, people, smtp):
     from apps.reports.tasks import schedules_run_due
 
-    former = get_user_model().objects.create_user("max", "max@example.com", "correct-horse-battery-7")
-    give_role(former, Role.Slug.REGULAR_USER)
+    former = people["regular"]   # a schedule of hers from when she could generate reports
     schedule = Schedule.objects.create(name="Old", owner=former, report_type="access_audit", format="pdf",
                                        recurrence=Schedule.Recurrence.DAILY, recipients=["x@example.com"],
                                        next_run_at=timezone.now() - timedelta(minutes=1))

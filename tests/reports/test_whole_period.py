@@ -9,9 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone as dt_timezone
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -20,12 +18,11 @@ from apps.events.ingest import event_ingest
 from apps.events.models import Event, RollupState
 from apps.events.query import parse_query
 from apps.events.schema import normalize_event
-from apps.rbac.models import Role
+from apps.rbac.models import RoleAssignment
 from apps.reports import figures as fig
 from apps.reports.frameworks_data import framework_get
 from apps.reports.generation import report_figures
 from apps.reports.models import Report
-from tests.factories import give_role
 from tests.logbook import event
 
 ACTIONS = ("auth.login", "auth.mfa.verify", "iam.user.create", "config.settings.update", "compute.servers.delete",
@@ -52,10 +49,9 @@ def _log(n: int, *, prefix: str, day0: int = 1) -> list[dict]:
 
 
 @pytest.fixture
-def officer(db):
-    user = get_user_model().objects.create_user("cora", "cora@example.com", "correct-horse-battery-9")
-    give_role(user, Role.Slug.COMPLIANCE_OFFICER)
-    return user
+def officer(people):
+    """cora, the Compliance Officer persona: sees every event, generates reports."""
+    return people["compliance"]
 
 
 def _figures_both_ways(principal, start, end, query="time = all"):
@@ -139,14 +135,14 @@ def test_rollups_that_disagree_with_the_events_are_not_used(officer):
     assert whole["events"] == _independent(start, end)["events"] == 120
 
 
-def test_a_report_of_a_requester_limited_to_a_project_counts_only_their_events_and_never_reads_rollups(db):
+def test_a_report_of_a_requester_limited_to_a_project_counts_only_their_events_and_never_reads_rollups(people):
     start, end = PERIODS["five whole days"]
     log = _log(150, prefix="e")
     for i, raw in enumerate(log):
         raw["project"] = "payments" if i % 3 == 0 else "web"
     event_ingest(log)
-    user = get_user_model().objects.create_user("lim", "lim@example.com", "correct-horse-battery-9")
-    give_role(user, Role.Slug.COMPLIANCE_OFFICER, projects=["payments"])
+    user = people["compliance"]   # cora, limited here to the payments project
+    RoleAssignment.objects.filter(user=user).update(projects=["payments"])
     assert not fig.sees_every_event(user)
     report = Report.objects.create(report_type="compliance_audit", framework=framework_get("soc2_type2"),
                                    period_start=start, period_end=end, requested_by=user, format="json")
@@ -201,10 +197,9 @@ def test_rollups_that_count_nothing_yet_leave_every_figure_to_the_events(officer
     assert whole["events"] == 80
 
 
-def test_the_forms_preview_shows_the_whole_periods_figures_as_the_report_counts_them(officer):
+def test_the_forms_preview_shows_the_whole_periods_figures_as_the_report_counts_them(officer, browser_for):
     event_ingest(_log(100, prefix="p"))
-    client = Client()
-    client.force_login(officer, backend="apps.rbac.backends.RoleBackend")
+    client = browser_for("compliance")
     params = {"report_type": "compliance_audit", "framework": "soc2_type2", "period": "custom",
               "start": "2025-03-01", "end": "2025-03-05", "format": "pdf"}
     with CaptureQueriesContext(connection) as queries:

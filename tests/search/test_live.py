@@ -7,16 +7,12 @@ import json
 
 import psycopg
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Q
-from django.test import Client
 
 from apps.search.filters import filter_q
 from apps.events.ingest import event_ingest
 from apps.search.live import LISTENER_NAME, READ_CONNECTIONS, READER_NAME, conninfo, live_close, live_query, live_stream
-from apps.rbac.models import Role
-from tests.factories import give_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,15 +87,15 @@ def shown(found):
 
 
 @pytest.fixture
-def alice():
-    user = get_user_model().objects.create_user("alice", "alice@example.com", "correct-horse-battery-2")
-    give_role(user, Role.Slug.REGULAR_USER)
-    return user
+def alice(people):
+    """alice, the Regular User persona: sees the events she is the actor of."""
+    return people["regular"]
 
 
 @pytest.fixture
-def admin():
-    return get_user_model().objects.create_superuser("ada", "ada@example.com", "correct-horse-battery-3")
+def admin(people):
+    """ada, the Audit Administrator persona: sees the whole log."""
+    return people["admin"]
 
 
 def test_new_events_are_streamed_when_their_append_commits_and_only_matching_visible_ones(alice):
@@ -135,13 +131,11 @@ def test_a_stream_resumed_after_a_seq_sends_what_followed_with_no_gap_and_no_dup
     run_in_own_loop(scenario())
 
 
-def test_the_stream_view_refuses_a_bad_query_and_needs_the_permission(alice):
-    client = Client()
-    client.force_login(alice)
+def test_the_stream_view_refuses_a_bad_query_and_needs_the_permission(browser_for):
+    client = browser_for("regular")
     assert client.get("/events/live/stream/", {"q": "action:("}).status_code == 400
     assert client.get("/events/live/").status_code == 200
-    nobody = get_user_model().objects.create_user("nora", "nora@example.com", "x-correct-horse-battery")
-    client.force_login(nobody)
+    client = browser_for("no_role")
     assert client.get("/events/live/").status_code == 403
     assert client.get("/events/live/stream/").status_code == 403
 

@@ -5,7 +5,6 @@ import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 
 from apps.search import reads
@@ -13,8 +12,6 @@ from apps.viewer import views
 from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
 from apps.viewer.models import UserPreference
-from apps.rbac.models import Role
-from tests.factories import give_role
 
 HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "results"}
 HTMX_PANEL = {"HX-Request": "true", "HX-Target": "panel"}
@@ -34,16 +31,9 @@ def row_ids(response) -> list[str]:
 
 
 @pytest.fixture
-def analyst(db):
-    user = get_user_model().objects.create_user("sam", "sam@example.com")
-    give_role(user, Role.Slug.SECURITY_ANALYST)
-    return user
-
-
-@pytest.fixture
-def analyst_client(client, analyst):
-    client.force_login(analyst)
-    return client
+def analyst_client(browser_for):
+    """sam, the Security Analyst persona: sees every event."""
+    return browser_for("analyst")
 
 
 @pytest.fixture
@@ -141,19 +131,19 @@ def test_a_capped_count_reads_10000_plus(analyst_client, small_log, monkeypatch)
     assert "<strong>10,000+</strong> events" in analyst_client.get("/events/").content.decode()
 
 
-def test_the_columns_come_from_the_url_and_are_remembered(analyst_client, analyst, small_log):
+def test_the_columns_come_from_the_url_and_are_remembered(analyst_client, people, small_log):
     body = analyst_client.get("/events/", {"cols": "seq,trace_id"}).content.decode()
     headers = re.findall(r'<th scope="col" class="col-(\w+)"', body)
     assert headers == ["time", "seq", "trace_id"]
-    assert UserPreference.objects.get(user=analyst).columns == ["seq", "trace_id"]
+    assert UserPreference.objects.get(user=people["analyst"]).columns == ["seq", "trace_id"]
     # Next visit without cols: the remembered ones.
     body = analyst_client.get("/events/").content.decode()
     assert re.findall(r'<th scope="col" class="col-(\w+)"', body) == ["time", "seq", "trace_id"]
 
 
-def test_times_are_in_utc_with_the_users_own_zone_beside_them(analyst_client, analyst, db):
+def test_times_are_in_utc_with_the_users_own_zone_beside_them(analyst_client, people):
     event_ingest([{"event_id": "tz-1", "action": "auth.login", "timestamp": "2026-03-10T14:30:45Z"}])
-    UserPreference.objects.create(user=analyst, time_zone="Asia/Dhaka")
+    UserPreference.objects.create(user=people["analyst"], time_zone="Asia/Dhaka")
     body = analyst_client.get("/events/").content.decode()
     assert ">2026-03-10 14:30:45</a>" in body
     assert '<span class="localtime">20:30:45 +06</span>' in body
@@ -177,15 +167,13 @@ def test_a_page_of_the_list_takes_a_bounded_number_of_queries(analyst_client, db
     assert len(row_ids(response)) == 50
 
 
-def test_a_user_sees_only_the_events_in_their_scope(client, regular_user, small_log):
-    client.force_login(regular_user)
+def test_a_user_sees_only_the_events_in_their_scope(browser_for, small_log):
+    client = browser_for("regular")
     assert row_ids(client.get("/events/")) == ["login-fail-alice", "login-ok-alice"]
 
 
-def test_a_user_without_the_permission_is_refused(client, db):
-    user = get_user_model().objects.create_user("norole", "norole@example.com")
-    client.force_login(user)
-    assert client.get("/events/").status_code == 403
+def test_a_user_without_the_permission_is_refused(browser_for):
+    assert browser_for("no_role").get("/events/").status_code == 403
 
 
 def test_a_bad_cursor_sends_back_to_the_first_page(analyst_client, small_log):
@@ -292,8 +280,8 @@ def test_attacker_controlled_text_is_shown_as_text_in_the_detail_and_the_diff(an
         assert body.count("&lt;script&gt;window.pwned=1&lt;/script&gt;") >= 5
 
 
-def test_an_event_outside_the_scope_is_not_found(client, regular_user, small_log):
-    client.force_login(regular_user)
+def test_an_event_outside_the_scope_is_not_found(browser_for, small_log):
+    client = browser_for("regular")
     assert client.get("/events/role-update-bob/").status_code == 404
     assert client.get("/events/role-update-bob/verify/").status_code == 404
     assert client.get("/events/login-fail-alice/").status_code == 200
