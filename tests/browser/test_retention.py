@@ -9,21 +9,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
-from apps.rbac.models import Role
 from apps.retention.models import Segment
 from auditconsole.processes import processes_stop
-from tests.factories import give_role
+from tests.personas import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "correct-horse-battery-9"
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "var" / "screenshots"))
 
 
@@ -42,9 +39,8 @@ def retention_worker(transactional_db, settings, tmp_path):
     processes_stop([process], timeout=20)
 
 
-def test_an_administrator_sets_a_policy_and_runs_retention_now(page: Page, live_server, retention_worker):
-    admin = get_user_model().objects.create_user("ada", "ada@example.com", PASSWORD)
-    give_role(admin, Role.Slug.AUDIT_ADMINISTRATOR)
+def test_an_administrator_sets_a_policy_and_runs_retention_now(page: Page, live_server, retention_worker,
+                                                                personas_with_passwords):
     old = (timezone.now() - timedelta(days=20)).isoformat()
     event_ingest([{"event_id": f"view-{n}", "action": "resource.view", "timestamp": old, "actor": {"id": "bob"},
                    "description": "<script>window.pwned=1</script>"} for n in range(5)]
