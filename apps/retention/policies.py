@@ -56,7 +56,11 @@ def pattern_matches(pattern: str, action: str) -> bool:
 
 
 def policy_list() -> list[RetentionPolicy]:
-    return list(RetentionPolicy.objects.all())
+    """Every policy, the default first; the default is made again if the row is missing."""
+    policies = list(RetentionPolicy.objects.all())
+    if not any(policy.is_default for policy in policies):
+        policies.insert(0, policy_default())
+    return policies
 
 
 def policy_default() -> RetentionPolicy:

@@ -91,3 +91,11 @@ def test_the_preview_counts_per_policy_what_the_next_run_moves_and_deletes(db, a
     assert (preview["Views"]["to_warm"], preview["Views"]["to_cold"], preview["Views"]["to_delete"]) == (2, 0, 1)
     assert (preview["Default"]["to_warm"], preview["Default"]["to_delete"]) == (1, 0)
     assert preview["Views"]["to_warm_bytes"] > 0
+
+
+def test_a_database_without_the_default_policy_gets_it_back_instead_of_an_error(people, browser_for):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM retention_policy")
+    page = browser_for("admin").get("/retention/")
+    assert page.status_code == 200
+    assert RetentionPolicy.objects.get(is_default=True).hot_days == 30
