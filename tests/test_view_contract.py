@@ -69,10 +69,13 @@ POST_ONLY = {
     "access:token_issue", "access:token_revoke", "access:auditor_link_create", "access:auditor_link_revoke",
     "events:saved_delete", "reports:schedule_delete", "reports:framework_reset",
     "api:events", "api:audit-logs-search", "api:audit-logs-export", "api:report-create",
+    "retention:policy_delete", "retention:hold_release", "retention:lock", "retention:unlock", "retention:run",
+    "retention:restore", "retention-unlock",
 }
 # Pages that are also forms: they take a POST beside their GET.
 FORMS = {"login", "invite", "auditor_sign_in", "events:saved_new", "events:saved_edit", "events:preferences",
-         "reports:index", "reports:schedule_new", "reports:schedule_edit", "reports:control_edit"}
+         "reports:index", "reports:schedule_new", "reports:schedule_edit", "reports:control_edit",
+         "retention:policy_new", "retention:policy_edit", "retention:hold_new"}
 STREAMS = {"events:live_stream"}
 DOWNLOADS = {"reports:download", "api:report-file"}
 # route → the headers that ask for its partial (a view without one renders its page for htmx too).
@@ -203,6 +206,24 @@ class World:
                                    window_start=JANUARY[0], window_end=JANUARY[1],
                                    expires_at=timezone.now() + timedelta(days=7))
 
+    @cached_property
+    def retention_policy(self):
+        from apps.retention.models import RetentionPolicy
+
+        return RetentionPolicy.objects.create(name="Deletes", event_types=["resource.delete"])
+
+    @cached_property
+    def legal_hold(self):
+        from apps.retention.models import LegalHold
+
+        return LegalHold.objects.create(name="Case 42", query="actor:mallory", reason="litigation", owner="legal")
+
+    @cached_property
+    def segment(self):
+        from apps.retention.models import Segment
+
+        return Segment.objects.create(policy=self.retention_policy, first_seq=1, last_seq=1, file_name="x.parquet")
+
     def kwargs(self, name: str) -> dict:
         bob, payments = self.people["bob"], Team.objects.get(name="payments")
         fill = {
@@ -229,6 +250,11 @@ class World:
             "api:audit-log": lambda: {"event_id": "alice-p1"},
             "api:report-status": lambda: {"pk": self.report.pk},
             "api:report-file": lambda: {"pk": self.generated_report.pk, "kind": "report"},
+            "retention:policy_edit": lambda: {"pk": self.retention_policy.pk},
+            "retention:policy_delete": lambda: {"pk": self.retention_policy.pk},
+            "retention:hold_release": lambda: {"pk": self.legal_hold.pk},
+            "retention:restore": lambda: {"pk": self.segment.pk},
+            "retention-policy": lambda: {"pk": self.retention_policy.pk},
         }
         return fill[name]() if name in fill else {}
 
