@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.streams",
     "apps.alerts",
     "apps.importers",
+    "apps.retention",
     "apps.api",
     "apps.demo",
     "auditconsole",
@@ -251,4 +252,14 @@ LOGGING = {
 }
 
 # Panels the feature apps add to the dashboard, by dotted path (apps.dashboard.views.panels_for).
-DASHBOARD_PANELS = ["apps.alerts.reads.dashboard_panel"]
+DASHBOARD_PANELS = ["apps.alerts.reads.dashboard_panel", "apps.retention.status.dashboard_panel"]
+
+# Retention (apps.retention): warm archive segments (Parquet) are written under RETENTION_ROOT;
+# cold storage is a local directory (file:///path) or S3-compatible object storage
+# (s3://bucket/prefix, with RETENTION_S3_ENDPOINT_URL for a non-AWS endpoint). The nightly run
+# archives at most RETENTION_BATCH events per segment.
+RETENTION_ROOT = Path(env("RETENTION_ROOT", default=str(BASE_DIR / "var" / "retention")))
+RETENTION_COLD_URL = env("RETENTION_COLD_URL", default=(BASE_DIR / "var" / "retention-cold").as_uri())
+RETENTION_S3_ENDPOINT_URL = env("RETENTION_S3_ENDPOINT_URL", default="") or None
+RETENTION_S3_REGION = env("RETENTION_S3_REGION", default="us-east-1")
+RETENTION_BATCH = env.int("RETENTION_BATCH", default=100_000)

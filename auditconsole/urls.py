@@ -26,7 +26,9 @@ urlpatterns = [
     path("exports/", include("apps.exports.urls")),
     path("streams/", include("apps.streams.urls")),
     path("import/", include("apps.importers.urls")),
+    path("retention/", include("apps.retention.urls")),
     path("api/v1/", include("apps.api.urls")),
+    path("api/v1/", include("apps.retention.api_urls")),
     path("healthz", health, name="health"),
 ]
 

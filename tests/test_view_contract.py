@@ -79,12 +79,15 @@ POST_ONLY = {
     "streams:test", "streams:pause", "streams:replay", "streams:dead_replay", "streams:delete",
     "alerts:acknowledge", "alerts:resolve", "alerts:rule_delete", "alerts:silence_new", "alerts:silence_end",
     "alerts:channel_delete", "alerts:delivery_replay", "alerts:channel_test",
+    "retention:policy_delete", "retention:hold_release", "retention:lock", "retention:unlock", "retention:run",
+    "retention:restore", "retention-unlock",
 }
 # Pages that are also forms: they take a POST beside their GET.
 FORMS = {"login", "invite", "auditor_sign_in", "events:saved_new", "events:saved_edit", "events:preferences",
          "reports:index", "reports:schedule_new", "reports:schedule_edit", "reports:control_edit",
          "exports:new", "exports:template_new", "exports:template_edit", "streams:new", "streams:edit",
-         "alerts:rule_new", "alerts:rule_edit", "alerts:sigma_import", "alerts:channel_new", "alerts:channel_edit"}
+         "alerts:rule_new", "alerts:rule_edit", "alerts:sigma_import", "alerts:channel_new", "alerts:channel_edit",
+         "retention:policy_new", "retention:policy_edit", "retention:hold_new"}
 STREAMS = {"events:live_stream"}
 DOWNLOADS = {"reports:download", "api:report-file", "exports:download"}
 # route → the headers that ask for its partial (a view without one renders its page for htmx too).
@@ -264,6 +267,24 @@ class World:
         return OutboxMessage.objects.create(kind="alerts.channel", target=str(self.channel.pk), payload={},
                                             state=OutboxMessage.State.FAILED, next_attempt_at=timezone.now())
 
+    @cached_property
+    def retention_policy(self):
+        from apps.retention.models import RetentionPolicy
+
+        return RetentionPolicy.objects.create(name="Deletes", event_types=["resource.delete"])
+
+    @cached_property
+    def legal_hold(self):
+        from apps.retention.models import LegalHold
+
+        return LegalHold.objects.create(name="Case 42", query="actor:mallory", reason="litigation", owner="legal")
+
+    @cached_property
+    def segment(self):
+        from apps.retention.models import Segment
+
+        return Segment.objects.create(policy=self.retention_policy, first_seq=1, last_seq=1, file_name="x.parquet")
+
     def kwargs(self, name: str) -> dict:
         bob, payments = self.people["bob"], Team.objects.get(name="payments")
         fill = {
@@ -305,6 +326,11 @@ class World:
             "alerts:delivery_replay": lambda: {"pk": self.delivery.pk},
             **{f"streams:{name}": (lambda: {"pk": self.destination.pk})
                for name in ("detail", "edit", "preview", "test", "pause", "replay", "dead_replay", "delete")},
+            "retention:policy_edit": lambda: {"pk": self.retention_policy.pk},
+            "retention:policy_delete": lambda: {"pk": self.retention_policy.pk},
+            "retention:hold_release": lambda: {"pk": self.legal_hold.pk},
+            "retention:restore": lambda: {"pk": self.segment.pk},
+            "retention-policy": lambda: {"pk": self.retention_policy.pk},
         }
         return fill[name]() if name in fill else {}
 

@@ -28,6 +28,7 @@ from apps.rbac.audit_trail import audit_record
 from apps.rbac.models import ApiToken
 from apps.rbac.permissions import public, token_required
 from apps.rbac.scoping import event_scope
+from apps.retention.api import audit_log_list_with_archive, include_archive_requested
 
 READ_SCOPES = (ApiToken.Scope.READ, ApiToken.Scope.AUDITOR)
 MAX_LIMIT = 1000
@@ -79,9 +80,13 @@ def events_ingest(request: HttpRequest) -> JsonResponse:
 @require_GET
 @token_required(*READ_SCOPES, audit_action="audit.api.list")
 def audit_log_list(request: HttpRequest) -> JsonResponse:
-    """The filters of apps.search.params (the viewer's parameters), newest first, keyset pages."""
+    """The filters of apps.search.params (the viewer's parameters), newest first, keyset pages.
+    With `include_archive=true`, warm (archived) events too, marked (apps.retention.api)."""
+    include_archive, params = include_archive_requested(request.GET)
     try:
-        search = search_from_params(request.GET, now=timezone.now())
+        search = search_from_params(params, now=timezone.now())
+        if include_archive:
+            return audit_log_list_with_archive(request, search)
         page = reads.event_page(principal=request.api_token, **_page_args(search))
     except SearchInvalid as invalid:
         return error_response(400, invalid.message, invalid.errors)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from apps.api import openapi_events
 from apps.importers import openapi as importers_openapi
 from apps.reports import openapi as reports_openapi
+from apps.retention import openapi as retention_openapi
 
-PARTS = (openapi_events, reports_openapi, importers_openapi)
+PARTS = (openapi_events, reports_openapi, importers_openapi, retention_openapi)
 
 
 def openapi_document() -> dict:
@@ -45,6 +46,10 @@ def openapi_document() -> dict:
         document["tags"] += part.TAGS
         document["paths"].update(part.PATHS)
         document["components"]["schemas"].update(part.SCHEMAS)
+    # A part may add query parameters to another part's operation: {(path, method): [parameters]}.
+    for part in PARTS:
+        for (path, method), parameters in getattr(part, "EXTRA_PARAMETERS", {}).items():
+            document["paths"][path][method].setdefault("parameters", []).extend(parameters)
     return document
 
 

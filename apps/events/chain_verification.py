@@ -34,6 +34,7 @@ class Verification:
     last_hash: bytes | None = None
     checkpoints_checked: int = 0
     checkpoints: list[int] = field(default_factory=list)
+    archived_checked: int = 0
 
     def fail(self, seq: int | None, reason: str) -> "Verification":
         self.valid, self.first_bad_seq, self.reason = False, seq, reason
@@ -97,10 +98,20 @@ def _verify_stretches() -> list[str]:
 
 _STRETCHES = _verify_stretches()
 assert len(_STRETCHES) == 3 and _SORTED_FIELDS.index("changes") < _SORTED_FIELDS.index("metadata")
+# Events and the chain stubs retention left in place of archived ones, in one seq order. A
+# stub carries no fields (its stretches are NULL) and is marked by the last column; a stub
+# whose event is still stored (a retention run stopped between writing stubs and deleting)
+# is left out, the event itself being walked.
 _VERIFY_SELECT = (
-    f"SELECT seq, {_STRETCHES[0]}, changes::text, {_STRETCHES[1]}, metadata::text, {_STRETCHES[2]}, prev_hash, hash"
-    " FROM audit_event WHERE seq BETWEEN %s AND %s ORDER BY audit_event.seq"
+    f"SELECT seq, {_STRETCHES[0]}, changes::text, {_STRETCHES[1]}, metadata::text, {_STRETCHES[2]}, prev_hash, hash,"
+    " false AS stub FROM audit_event WHERE seq BETWEEN %s AND %s"
+    " UNION ALL SELECT s.seq, NULL, NULL, NULL, NULL, NULL, s.prev_hash, s.hash, true FROM audit_chain_stub s"
+    " WHERE s.seq BETWEEN %s AND %s AND NOT EXISTS (SELECT 1 FROM audit_event e WHERE e.seq = s.seq)"
+    " ORDER BY 1"
 )
+# The hash of the entry at a seq, event or stub.
+_HASH_AT = ("SELECT hash FROM audit_event WHERE seq = %(seq)s UNION ALL"
+            " SELECT hash FROM audit_chain_stub WHERE seq = %(seq)s LIMIT 1")
 
 
 def _hashed_content(row) -> bytes:
@@ -120,7 +131,19 @@ def verify_parts(count: int, workers: int) -> int:
     return max(1, min(workers, count // PARALLEL_MIN_EVENTS))
 
 
-def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, workers: int = 1) -> Verification:
+# Checks of archived events' content, installed by the app that archives them (retention) so
+# that the log imports no other app: each is called with (from_seq, to_seq) and returns the
+# number of archived events it recomputed and the first failure, (seq, reason), or None.
+_archive_checks: list = []
+
+
+def archive_check_register(check) -> None:
+    if check not in _archive_checks:
+        _archive_checks.append(check)
+
+
+def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, workers: int = 1,
+                 with_archives: bool = False) -> Verification:
     """Recompute the chain over [from_seq, to_seq] and name the first seq that does not match.
 
     A range that starts after the first stored event is anchored on the stored hash of the
@@ -143,7 +166,9 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, work
         # stored event disagree and look like events removed from the end.
         cursor.execute(
             "SELECT (SELECT seq FROM audit_chain_head WHERE id = 1), (SELECT hash FROM audit_chain_head WHERE id = 1),"
-            " min(seq), max(seq), (SELECT max(seq) FROM audit_checkpoint) FROM audit_event"
+            " least(min(seq), (SELECT min(seq) FROM audit_chain_stub)),"
+            " greatest(max(seq), (SELECT max(seq) FROM audit_chain_stub)),"
+            " (SELECT max(seq) FROM audit_checkpoint) FROM audit_event"
         )
         head_seq, head_hash, first_stored, last_stored, last_checkpoint = cursor.fetchone()
         head_seq, head_hash = head_seq or 0, bytes(head_hash or GENESIS)
@@ -185,6 +210,13 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, work
             return result.fail(last_stored + 1, f"a checkpoint was signed at #{last_checkpoint}, but the log ends at "
                                                 f"#{last_stored} (events removed from the end?)")
         result.checkpoints = sorted(checkpoint_hashes)
+        if with_archives:
+            # Each stub's own hash, recomputed from its archived fields.
+            for check in _archive_checks:
+                checked, failure = check(start, end)
+                result.archived_checked += checked
+                if failure:
+                    return result.fail(*failure)
     return _verify_checkpoint_signatures(result)
 
 
@@ -214,19 +246,31 @@ class _RangeWalk:
                 settings_cursor.execute(
                     "SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
                 previous = settings_cursor.fetchone()[0]
-                rows.execute(_VERIFY_SELECT, [self.start, self.end])
+                rows.execute(_VERIFY_SELECT, [self.start, self.end, self.start, self.end])
                 settings_cursor.execute("SELECT set_config('enable_sort', %s, true)", [previous])
             return self.walk(rows)
 
     def walk(self, rows) -> "_RangeWalk":
         expected_prev, expected_seq = self.anchor, self.start
         checkpoints, sha256, content_of_row = self.checkpoint_hashes, hashlib.sha256, _hashed_content
+        after_stub = False
         for row in rows:
-            seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
+            seq, stored_prev, stored_hash, stub = row[0], row[-3], row[-2], row[-1]
             if seq != expected_seq:
                 return self._fail(expected_seq, f"event #{expected_seq} is missing")
             if stored_prev != expected_prev:
+                if after_stub:
+                    # The entry's own prev_hash is covered by its hash; the stub's is not.
+                    return self._fail(seq - 1, "the chain stub's hash does not match the next entry's prev_hash")
                 return self._fail(seq, "prev_hash does not match the previous event's hash")
+            after_stub = stub
+            if stub:
+                # An archived event: its fields are in a segment (--with-archives recomputes them).
+                if seq in checkpoints and checkpoints[seq] != stored_hash:
+                    return self._fail(seq, "the chain stub's hash differs from its signed checkpoint")
+                expected_prev = stored_hash
+                expected_seq += 1
+                continue
             try:
                 digest = sha256(expected_prev + content_of_row(row)).digest()
             except (ValueError, TypeError) as exc:
@@ -302,7 +346,7 @@ def _verify_part(job) -> _RangeWalk:
         conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
         conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         if anchor is None:
-            row = conn.execute("SELECT hash FROM audit_event WHERE seq = %s", [first - 1]).fetchone()
+            row = conn.execute(_HASH_AT, {"seq": first - 1}).fetchone()
             if row is None:
                 # The part before ends on this missing event and names it.
                 missing = _RangeWalk(first, last, GENESIS, checkpoint_hashes)
@@ -318,7 +362,7 @@ def _anchor(cursor, start: int, first_stored: int):
     if start == 1:
         return GENESIS
     if start > first_stored:
-        cursor.execute("SELECT hash FROM audit_event WHERE seq = %s", [start - 1])
+        cursor.execute(_HASH_AT, {"seq": start - 1})
         row = cursor.fetchone()
         if row is None:
             return f"event #{start - 1} is missing"
@@ -368,6 +412,11 @@ def chain_links(*, seq: int) -> tuple[dict[int, Link], tuple[int, bytes]]:
             except (ValueError, TypeError) as exc:
                 recomputed, problem = None, f"stored fields cannot be serialised: {exc}"
             links[row[0]] = Link(row[0], stored_prev, stored_hash, recomputed, problem)
+        # A neighbour retention archived is known by its chain stub (its hashes, no fields).
+        cursor.execute("SELECT seq, prev_hash, hash FROM audit_chain_stub WHERE seq BETWEEN %s AND %s", [seq - 1, seq + 1])
+        for stub_seq, stub_prev, stub_hash in cursor.fetchall():
+            if stub_seq not in links:
+                links[stub_seq] = Link(stub_seq, bytes(stub_prev), bytes(stub_hash), None, "archived by retention")
         cursor.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
         head = cursor.fetchone()
     return links, (head[0], bytes(head[1])) if head else (0, GENESIS)
@@ -387,7 +436,9 @@ def events_verified(events) -> dict[int, bool]:
     stored: dict[int, bytes] = {}
     if before:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT seq, hash FROM audit_event WHERE seq = ANY(%s)", [before])
+            # A predecessor retention archived is known by its chain stub.
+            cursor.execute("SELECT seq, hash FROM audit_event WHERE seq = ANY(%s)"
+                           " UNION ALL SELECT seq, hash FROM audit_chain_stub WHERE seq = ANY(%s)", [before, before])
             stored = {seq: bytes(value) for seq, value in cursor.fetchall()}
         missing = [seq for seq in before if seq not in stored]
         if missing:

@@ -268,6 +268,30 @@ class Checkpoint(models.Model):
         return f"checkpoint #{self.seq}"
 
 
+class ChainStub(models.Model):
+    """What stays of an event retention removed from the events table: its place in the chain.
+
+    `(seq, hash, prev_hash, occurred_at)` and the archive segment its content went to (an id of
+    the retention app's segments, kept as a plain number: the log knows nothing of retention).
+    Verification walks events and stubs together in seq order, so the chain still verifies
+    after events leave, and a kept event still cannot be changed. Kept forever: the table is
+    append-only like the events table (events 0014).
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField()
+    prev_hash = models.BinaryField()
+    occurred_at = models.DateTimeField()
+    segment_id = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        db_table = "audit_chain_stub"
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"stub #{self.seq}"
+
+
 class RollupBucket(models.Model):
     """How many events fell in one time bucket for one value of one dimension.
 

@@ -36,6 +36,7 @@ class Capability(models.Model):
             ("generate_reports", "Can generate compliance reports"),
             ("generate_evidence_packs", "Can generate signed evidence packs"),
             ("manage_frameworks", "Can edit the compliance frameworks' control-to-evidence mapping"),
+            ("view_retention", "Can see retention policies, legal holds and archive status"),
             ("manage_retention", "Can change retention policies and legal holds"),
             ("manage_streams", "Can configure stream destinations"),
         ]

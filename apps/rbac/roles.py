@@ -28,6 +28,7 @@ MANAGE_ALERTS = "rbac.manage_alerts"
 GENERATE_REPORTS = "rbac.generate_reports"
 GENERATE_EVIDENCE_PACKS = "rbac.generate_evidence_packs"
 MANAGE_FRAMEWORKS = "rbac.manage_frameworks"
+VIEW_RETENTION = "rbac.view_retention"
 MANAGE_RETENTION = "rbac.manage_retention"
 MANAGE_STREAMS = "rbac.manage_streams"
 
@@ -43,7 +44,7 @@ PERMISSION_GROUPS = {
     "Events": (VIEW_EVENTS, VIEW_ALL_EVENTS, VIEW_TEAM_EVENTS, VIEW_OWN_EVENTS, EXPORT_EVENTS, USE_SAVED_QUERIES),
     "Alerts": (VIEW_ALERTS, MANAGE_ALERTS),
     "Reports and evidence": (GENERATE_REPORTS, GENERATE_EVIDENCE_PACKS, MANAGE_FRAMEWORKS),
-    "Retention and streams": (MANAGE_RETENTION, MANAGE_STREAMS),
+    "Retention and streams": (VIEW_RETENTION, MANAGE_RETENTION, MANAGE_STREAMS),
     "Access": (VIEW_ACCESS, MANAGE_USERS, MANAGE_ROLES, MANAGE_TEAMS, MANAGE_TOKENS, MANAGE_AUDITOR_LINKS),
 }
 
@@ -70,7 +71,8 @@ ROLES: tuple[RoleDefinition, ...] = (
     RoleDefinition(
         Role.Slug.COMPLIANCE_OFFICER.value, "Compliance Officer",
         "Sees every event, generates reports and evidence packs, reviews who has access. No export of raw events.",
-        (VIEW_EVENTS, VIEW_ALL_EVENTS, USE_SAVED_QUERIES, GENERATE_REPORTS, GENERATE_EVIDENCE_PACKS, VIEW_ACCESS),
+        (VIEW_EVENTS, VIEW_ALL_EVENTS, USE_SAVED_QUERIES, GENERATE_REPORTS, GENERATE_EVIDENCE_PACKS, VIEW_ACCESS,
+         VIEW_RETENTION),
     ),
     RoleDefinition(
         Role.Slug.MANAGER.value, "Manager",

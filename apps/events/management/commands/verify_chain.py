@@ -45,10 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--witness", nargs="?", const="", default=None, metavar="DIR",
                             help="Also compare the chain with the checkpoints witnessed outside the database (in DIR, "
                                  "default AUDIT_WITNESS_DIR): a rewound or rewritten head fails.")
+        parser.add_argument("--with-archives", action="store_true",
+                            help="Also recompute each archived event's hash from its retention segment.")
 
-    def handle(self, *args, from_seq=None, to_seq=None, workers=1, witness=None, **options):
+    def handle(self, *args, from_seq=None, to_seq=None, workers=1, witness=None, with_archives=False, **options):
         started_at = timezone.now()
-        result = chain_verify(from_seq=from_seq, to_seq=to_seq, workers=workers)
+        result = chain_verify(from_seq=from_seq, to_seq=to_seq, workers=workers, with_archives=with_archives)
         if witness is not None:
             witnessed = witness_check(witness or None)
             if not witnessed.valid:
@@ -65,6 +67,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"chain intact: {result.checked} events {span}, "
                 f"{result.checkpoints_checked} signed checkpoints verified"
+                + (f", {result.archived_checked} archived events recomputed from their segments" if with_archives else "")
             )
             return
         self.stderr.write(f"chain BROKEN at seq {result.first_bad_seq}: {result.reason}")
