@@ -3,7 +3,7 @@
 1. import_events: records/s of `manage.py import_events --format cloudtrail FILE` (wall time
    of the command, Python start-up and Django set-up included) on a JSON Lines file of
    BENCH_IMPORT_RECORDS records (default 200,000) built from the shapes of the 310 real
-   Stratus Red Team records in /work/shared/realdata (each copy gets its own eventID, time,
+   Stratus Red Team records in shared/realdata (each copy gets its own eventID, time,
    request id, source address and user name, so every record is a distinct event).
    Every record must be stored: the command's count is checked.
 2. Baseline: API ingest, events/s through POST /api/v1/events exactly as bench/ingest.py
@@ -36,7 +36,9 @@ from ingest import WARMUP_BATCHES_PER_CLIENT, api_trial, make_bodies
 from run import Bench, Section, Target, fmt_rate, fmt_ratio
 
 GOAL = 0.5
-STRATUS = Path("/work/shared/realdata/aws_cloudtrail/stratus_red_team")
+# shared/ lies beside the checkout (as CI lays it out); SHARED_DIR names it elsewhere.
+STRATUS = Path(os.environ.get("SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared") \
+    / "realdata" / "aws_cloudtrail" / "stratus_red_team"
 USERS = ["christophe", "alice", "bob", "carla", "dmitri", "eve", "farid", "greta", "hiro", "ines"]
 
 

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
 from auditconsole.processes import processes_stop
+from tests.factories import REALDATA
 from tests.personas import PASSWORD
 from tests.receivers import worker_jobs_forget
 
@@ -104,7 +105,7 @@ def test_a_threshold_rule_made_with_the_form_raises_an_alert_when_events_arrive(
 
     page.goto(f"{live_server.url}/alerts/rules/sigma/")
     page.get_by_label("Sigma rule files").set_input_files([
-        str(Path("/work/shared/realdata/sigma_rules/rules/cloud/aws/cloudtrail") / name)
+        str(REALDATA / "sigma_rules/rules/cloud/aws/cloudtrail" / name)
         for name in ("aws_cloudtrail_disable_logging.yml", "aws_update_login_profile.yml",
                      "aws_iam_s3browser_loginprofile_creation.yml")])
     page.get_by_role("button", name="Import").click()
