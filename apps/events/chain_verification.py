@@ -6,6 +6,10 @@ its fields and its predecessor's hash, and the signatures of the checkpoints in 
 `chain_links` and `events_verified` check single events against their neighbours, for the
 viewer's "Verify this event" and the API's per-event `verification`. Appending and
 checkpoints are apps.events.chain.
+
+Past 400 lines because the walk reads events and retention's chain stubs as one sequence, and
+its serial and parallel forms share the row format and the anchoring rules; cut in two, each
+half would need the other's private details.
 """
 from __future__ import annotations
 

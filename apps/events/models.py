@@ -1,4 +1,7 @@
-"""The audit log: one append-only, hash-chained table of events, and the chain's bookkeeping."""
+"""The audit log: one append-only, hash-chained table of events, and the chain's bookkeeping
+(head, checkpoints, verification runs, retention's chain stubs, the rollups' state). Every model of
+the log layer is here, which puts the module a little past 400 lines; it holds fields, indexes and
+the queryset vocabulary only."""
 from __future__ import annotations
 
 
