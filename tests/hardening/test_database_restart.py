@@ -206,7 +206,10 @@ def test_the_console_survives_a_database_restart_and_outage_and_loses_nothing(se
         with psycopg.connect(cluster.url(), autocommit=True) as db:
             return db.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", [job_id]).fetchone()[0] == "succeeded"
 
-    _wait_for(job_done, 90)
+    # The worker takes jobs one at a time beside every app's periodic tasks (alerts every two
+    # seconds, the outbox, streams, retention, rollups): after a restart on a loaded machine it may
+    # take a while to reach this one. What matters is that it is reached at all.
+    _wait_for(job_done, 240)
 
 
 @pytest.mark.parametrize("path, kind", [("/api/v1/audit-logs", "application/json"), ("/events/", "text/html")])
