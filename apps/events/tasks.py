@@ -5,6 +5,8 @@ import logging
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.utils import InterfaceError, OperationalError
+from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 
 from apps.events.chain import checkpoint_create
@@ -15,10 +17,14 @@ from apps.events.witness import witness_publish
 
 logger = logging.getLogger(__name__)
 
+# A job that starts while the database is away (just restarted, and the worker's connection pool
+# not yet connected again) is run again a few seconds later instead of ending as failed.
+DATABASE_AWAY_RETRY = RetryStrategy(max_attempts=20, wait=3, retry_exceptions={OperationalError, InterfaceError})
+
 
 # Every AUDIT_CHECKPOINT_SECONDS seconds (croniter's sixth field is the second).
 @app.periodic(cron=f"* * * * * */{settings.AUDIT_CHECKPOINT_SECONDS}")
-@app.task(queue="chain", queueing_lock="checkpoint")
+@app.task(queue="chain", queueing_lock="checkpoint", retry=DATABASE_AWAY_RETRY)
 def checkpoint_periodic(timestamp: int) -> int | None:
     """Sign the chain head every few seconds when events arrived since the last checkpoint,
     and append the new checkpoints to the witness outside the database (apps.events.witness),
@@ -36,7 +42,7 @@ def checkpoint_periodic(timestamp: int) -> int | None:
 
 
 @app.periodic(cron="* * * * *")
-@app.task(queue="chain", queueing_lock="rollups_catch_up")
+@app.task(queue="chain", queueing_lock="rollups_catch_up", retry=DATABASE_AWAY_RETRY)
 def rollups_catch_up_periodic(timestamp: int) -> int:
     """Count events the dashboard's rollups do not count yet (stored before they existed).
 
@@ -48,7 +54,7 @@ def rollups_catch_up_periodic(timestamp: int) -> int:
 
 
 @app.periodic(cron="*/10 * * * *")
-@app.task(queue="chain", queueing_lock="verify_incremental")
+@app.task(queue="chain", queueing_lock="verify_incremental", retry=DATABASE_AWAY_RETRY)
 def verify_incremental_periodic(timestamp: int) -> int | None:
     """Verify the chain from the last verified seq on, every ten minutes, and record the run."""
     if not connection.in_atomic_block:

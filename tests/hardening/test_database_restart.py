@@ -209,7 +209,13 @@ def test_the_console_survives_a_database_restart_and_outage_and_loses_nothing(se
     # The worker takes jobs one at a time beside every app's periodic tasks (alerts every two
     # seconds, the outbox, streams, retention, rollups): after a restart on a loaded machine it may
     # take a while to reach this one. What matters is that it is reached at all.
-    _wait_for(job_done, 240)
+    try:
+        _wait_for(job_done, 240)
+    except AssertionError:
+        with psycopg.connect(cluster.url(), autocommit=True) as db:
+            row = db.execute("SELECT status, attempts, queue_name FROM procrastinate_jobs WHERE id = %s", [job_id]).fetchone()
+            events = db.execute("SELECT type, at FROM procrastinate_events WHERE job_id = %s ORDER BY id", [job_id]).fetchall()
+        raise AssertionError(f"the worker did not run job {job_id}: {row}, events {events}") from None
 
 
 @pytest.mark.parametrize("path, kind", [("/api/v1/audit-logs", "application/json"), ("/events/", "text/html")])

@@ -50,6 +50,10 @@ class Command(BaseCommand):
             # The Django connections of the tasks' threads died with the server: drop them.
             for connection in connections.all(initialized_only=True):
                 connection.close_if_unusable_or_obsolete()
+                # A pool that lost the server backs off between reconnection attempts, up to
+                # tens of seconds: a fresh pool connects as soon as the server is back.
+                if getattr(connection, "pool", None) is not None:
+                    connection.close_pool()
             close_old_connections()
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
