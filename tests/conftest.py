@@ -10,7 +10,7 @@ from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient
 
 # The personas (one user per role, with a small log whose visibility is known) serve every folder.
-pytest_plugins = ["tests.personas"]
+pytest_plugins = ["tests.personas", "tests.receivers"]
 
 
 _fixture_teardown = TransactionTestCase._fixture_teardown

@@ -1,4 +1,5 @@
-"""A real HTTP receiver for outbound tests: http.server on 127.0.0.1 in a thread.
+"""Real receivers for outbound tests: an HTTP server (http.server on 127.0.0.1 in a thread) and
+an SMTP server (aiosmtpd; the `smtp` fixture points Django's mail at it and yields its inbox).
 
     with Receiver([(500, {}), (429, {"Retry-After": "1"}), (200, {})]) as receiver:
         ...  receiver.url, receiver.requests (method, path, headers, body)
@@ -8,12 +9,17 @@ wait before answering)); past the script, the last answer repeats.
 """
 from __future__ import annotations
 
+import email
+import socket
 import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
 
 TEST_SECRET = "s3cret-for-tests"
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @dataclass
@@ -83,3 +89,31 @@ def worker_jobs_forget() -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM procrastinate_periodic_defers")
         cursor.execute("DELETE FROM procrastinate_jobs WHERE status = 'todo'")
+
+
+class Inbox:
+    """What the local SMTP server received: (recipients, parsed message) per message."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on a free local port, with Django's mail sent to it; yields its Inbox."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield inbox
+    controller.stop()

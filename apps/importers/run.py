@@ -202,8 +202,10 @@ def import_run(
     run = _Run(summary, project=project, projects=projects, batch_size=batch_size, preview=preview, max_bytes=max_bytes)
     batches = _batches(run, sources, chosen)
     if dry_run:
+        # Reading the batches is the dry run: every record is read, mapped and checked into the
+        # summary (and the preview), and nothing is appended.
         for _ in batches:
-            pass
+            continue
     else:
         # Reading and mapping the next batch (in a thread) overlaps the database writing this
         # one: chain_append waits on PostgreSQL with the GIL released. The appends stay in

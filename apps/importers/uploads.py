@@ -65,10 +65,7 @@ def upload_get(session, upload_id: str) -> Upload | None:
 def upload_discard(session, upload_id: str, *, kept: dict | None = None) -> None:
     kept = kept if kept is not None else dict(session.get(SESSION_KEY) or {})
     if kept.pop(upload_id, None) is not None:
-        try:
-            (upload_dir() / upload_id).unlink()
-        except FileNotFoundError:
-            pass
+        (upload_dir() / upload_id).unlink(missing_ok=True)
     session[SESSION_KEY] = kept
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from abc import ABC, abstractmethod
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -15,20 +16,25 @@ from urllib.parse import unquote, urlparse
 from django.conf import settings
 
 
-class ColdStorage:
-    """A place segment files are copied to, read back from and deleted from, by key."""
+class ColdStorage(ABC):
+    """A place segment files are copied to, read back from and deleted from, by key: a local
+    directory (LocalCold) or an S3 bucket; `cold_storage()` picks one from RETENTION_COLD_URL."""
 
+    @abstractmethod
     def put(self, key: str, source: Path, *, retain_until: datetime | None = None) -> None:
-        raise NotImplementedError
+        """Store `source` under `key`, kept at least until `retain_until` where the store can lock."""
 
+    @abstractmethod
     def get(self, key: str, target: Path) -> None:
-        raise NotImplementedError
+        """Copy the object at `key` to `target`."""
 
+    @abstractmethod
     def digest(self, key: str) -> tuple[bytes, int] | None:
-        raise NotImplementedError
+        """SHA-256 and size of the object at `key`; None when there is none."""
 
+    @abstractmethod
     def delete(self, key: str) -> None:
-        raise NotImplementedError
+        """Remove the object at `key` (the store may refuse while it is locked)."""
 
 
 def _file_digest(handle) -> tuple[bytes, int]:

@@ -3,12 +3,9 @@ standing in for the generic webhook, Slack, Teams and PagerDuty's Events API, an
 server (aiosmtpd) for email."""
 from __future__ import annotations
 
-import email
 import json
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 
 from apps.alerts.lifecycle import alert_acknowledge, alert_resolve
@@ -111,29 +108,6 @@ def test_a_chat_channel_is_not_spammed_with_resolutions(fire):
     assert len(slack.requests) == 1
 
 
-class _Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield inbox
-    controller.stop()
 
 
 def test_email_goes_to_the_channel_and_rule_recipients_as_seed_001_names_them(fire, smtp):

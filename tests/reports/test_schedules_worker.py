@@ -2,13 +2,9 @@
 real SMTP server listening on this machine."""
 from __future__ import annotations
 
-import email
-import socket
 import time
 from datetime import timedelta
 
-import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from apps.events.ingest import event_ingest
@@ -16,29 +12,6 @@ from apps.reports.models import Report, Schedule
 from tests.logbook import event
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield inbox
-    controller.stop()
 
 
 def test_a_due_schedule_fires_in_the_worker_and_mails_its_report(transactional_db, people, smtp, settings, tmp_path):

@@ -85,6 +85,8 @@ def sigma_convert(text: str, *, source: str = "") -> list[Converted]:
         try:
             query = rule_query(rule, backend)
         except (SigmaError, NotImplementedError, ValueError) as error:
+            # pySigma's base backend raises NotImplementedError for what our backend does not
+            # express (regular expressions, field references, ...): a refusal with its reason.
             item.reason = str(error).split("\n")[0][:300]
             continue
         try:

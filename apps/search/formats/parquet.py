@@ -42,7 +42,7 @@ class _Drain:
         return self._position
 
     def flush(self) -> None:
-        pass
+        """Nothing to flush: written bytes are handed to the response as they come (pyarrow calls this)."""
 
     def close(self) -> None:
         self.closed = True

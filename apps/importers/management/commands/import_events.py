@@ -63,9 +63,10 @@ def _expand(patterns: list[str]) -> list[str]:
         if not matched:
             raise CommandError(f"{pattern}: no file matches")
         for path in matched:
+            # Opened here, before anything is imported, so that a path that cannot be read stops
+            # the command at once rather than after the files before it were stored.
             try:
-                with open(path, "rb"):
-                    pass
+                open(path, "rb").close()
             except IsADirectoryError:
                 raise CommandError(f"{path}: is a directory; give a glob such as {path.rstrip('/')}/*.json") from None
             except OSError as error:
