@@ -4,7 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 PY := .venv/bin/python
 STAMP := .venv/.requirements-installed
-ENV := export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; export DATABASE_URL="$$($(PY) scripts/prepare_env.py)";
+# DATABASE_URL: the console's own role (owns nothing, reads and appends the log); DATABASE_OWNER_URL:
+# the role that owns the schema, which `manage.py migrate` connects as (README, Database roles).
+ENV := export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; prepared="$$($(PY) scripts/prepare_env.py --shell)"; eval "$$prepared";
 
 .PHONY: run test bench setup browser pdflibs rsyslog migrate
 
@@ -27,7 +29,7 @@ rsyslog:
 	@scripts/ensure-rsyslog
 
 migrate: setup
-	@$(ENV) $(PY) manage.py migrate --noinput -v0
+	@set -e; $(ENV) $(PY) manage.py migrate --noinput -v0
 
 run: setup pdflibs
 	@# Checkpoints are witnessed outside the database (README, Integrity): var/witness unless set.
@@ -41,4 +43,6 @@ test: setup pdflibs browser rsyslog
 	@set -e; $(ENV) $(PY) -m pytest
 
 bench: setup pdflibs browser
-	@set -e; $(ENV) $(PY) manage.py migrate --noinput -v0; $(PY) bench/run.py
+	@# The benchmarks make scratch databases of their own: they run as the owner role.
+	@set -e; $(ENV) $(PY) manage.py migrate --noinput -v0; \
+	export DATABASE_URL="$${DATABASE_OWNER_URL:-$$DATABASE_URL}"; unset DATABASE_OWNER_URL; $(PY) bench/run.py

@@ -6,10 +6,10 @@ treating them as a bug:
 
 - a full house: every pooled database connection is busy (long exports, a burst of requests)
   and none came free within DB_POOL_TIMEOUT;
-- the database is away (restarting, failed over, unreachable): the connection or the query
-  failed with an OperationalError or InterfaceError (psycopg's "connection refused",
-  AdminShutdown, "server closed the connection"). The pool's timeout during an outage is told
-  apart from a busy pool by one quick connection attempt.
+- the database is away (restarting, failed over, unreachable): the connection failed
+  (psycopg's "connection refused", AdminShutdown, "server closed the connection";
+  apps/events/database_away.py). The pool's timeout during an outage is told apart from a busy
+  pool by one quick connection attempt.
 
 Ingest is one transaction, so a request that fails this way stored nothing: a retry is safe.
 Everything else keeps Django's plain 500.
@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import sys
 
-import psycopg
-from django.db import connection
-from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views.defaults import server_error as django_server_error
-from psycopg_pool import PoolTimeout
+
+from apps.events.database_away import database_answers, is_database_away, is_pool_timeout
 
 RETRY_AFTER_SECONDS = 5
 BUSY_MESSAGE = "The console is busy: every database connection is in use. Try again in a few seconds."
@@ -35,42 +33,11 @@ UNAVAILABLE_MESSAGE = ("The console's database is unavailable (restarting or unr
                        "was stored. Try again in a few seconds.")
 
 
-def _causes(error: BaseException | None):
-    """`error` and what it was raised from (Django wraps the driver's errors)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        yield error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-
-
-def _is_pool_timeout(error: BaseException | None) -> bool:
-    return any(isinstance(cause, PoolTimeout) for cause in _causes(error))
-
-
-def _is_database_away(error: BaseException | None) -> bool:
-    return any(isinstance(cause, (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError))
-               and not isinstance(cause, PoolTimeout) for cause in _causes(error))
-
-
-def _database_answers() -> bool:
-    """One quick connection attempt outside the pool: is the database there at all?"""
-    params = connection.get_connection_params()
-    params.pop("pool", None)
-    params["connect_timeout"] = 2
-    try:
-        with psycopg.connect(**params) as probe:
-            probe.execute("SELECT 1")
-    except Exception:
-        return False
-    return True
-
-
 def server_error(request: HttpRequest) -> HttpResponse:
     error = sys.exc_info()[1]
-    if _is_pool_timeout(error):
-        message = BUSY_MESSAGE if _database_answers() else UNAVAILABLE_MESSAGE
-    elif _is_database_away(error):
+    if is_pool_timeout(error):
+        message = BUSY_MESSAGE if database_answers() else UNAVAILABLE_MESSAGE
+    elif is_database_away(error):
         message = UNAVAILABLE_MESSAGE
     else:
         return django_server_error(request)

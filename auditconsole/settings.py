@@ -138,6 +138,22 @@ if env.bool("DB_POOL", default=True):
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
+# Two roles (README, "Database roles"): DATABASE_URL is the console's own role, which owns
+# nothing and may only read and append to the log; DATABASE_OWNER_URL, when set, is the role
+# that owns the schema: `manage.py migrate` connects as it, then grants the console's role
+# (apps/events/db_roles.py). Without it, one role does both (and `serve` warns).
+DATABASE_OWNER = None
+CONSOLE_DB_ROLE = None
+CONSOLE_DB_PASSWORD = None
+if env("DATABASE_OWNER_URL", default=""):
+    # Only its user and password are taken: the owner's role on DATABASE_URL's server and
+    # database (so a test database, or a process pointed at another database, is migrated by
+    # the owner there too).
+    _owner = env.db("DATABASE_OWNER_URL")
+    DATABASE_OWNER = {key: _owner[key] for key in ("USER", "PASSWORD")}
+    if _owner["USER"] != DATABASES["default"]["USER"]:
+        CONSOLE_DB_ROLE = DATABASES["default"]["USER"]
+        CONSOLE_DB_PASSWORD = DATABASES["default"]["PASSWORD"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -4,7 +4,16 @@
 Order: DATABASE_URL from the environment; else a server on localhost (TCP 5432 or the Unix
 socket); else a project-local cluster under .pgdata/ started from the installed PostgreSQL
 binaries (as an unprivileged user when run as root, since postgres refuses to run as root).
-Prints the DATABASE_URL it settled on; creates the database when it is missing.
+Creates the database when it is missing.
+
+Two roles (README, "Database roles"): the one found above owns the schema and runs the
+migrations (DATABASE_OWNER_URL); the console itself runs as `<database>_console`, a role this
+script creates (LOGIN, no superuser, no CREATEDB or CREATEROLE, owning nothing) with a password
+kept in .env; `manage.py migrate` grants it what the console needs. With DATABASE_URL and
+DATABASE_OWNER_URL both set, they are used as they are. Where the owner may not create roles,
+one role does both, with a warning.
+
+Prints DATABASE_URL (the console's role); with --shell, `export` lines for both URLs.
 """
 from __future__ import annotations
 
@@ -14,14 +23,16 @@ import hashlib
 import os
 import pwd
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "auditconsole"
@@ -126,7 +137,36 @@ def start_local_cluster() -> str:
     sys.exit(f"[setup] the local cluster did not start; see {data / 'server.log'}")
 
 
-def write_env(url: str) -> None:
+def console_role_name(database: str) -> str:
+    return f"{database}_console"[:63]
+
+
+def with_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{quote(user, safe='')}:{quote(password, safe='')}@{host}", parts.path,
+                       parts.query, parts.fragment))
+
+
+def ensure_console_role(owner_url: str, role: str, password: str) -> bool:
+    """Create (or reset) the console's login role; False when the owner may not manage roles."""
+    try:
+        with psycopg.connect(owner_url, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(sql.SQL(
+                "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}"
+            ).format(sql.SQL(verb), sql.Identifier(role), sql.Literal(password)))
+            if not exists:
+                log(f"created the console's database role {role} (it owns nothing; migrate grants it)")
+        return True
+    except psycopg.errors.InsufficientPrivilege as error:
+        log(f"WARNING: cannot create the role {role} ({str(error).strip()}); the console will run as the "
+            "owner of its tables, which can switch the append-only triggers off (README, Database roles)")
+        return False
+
+
+def write_env(values_: dict[str, str]) -> dict[str, str]:
     path = ROOT / ".env"
     values: dict[str, str] = {}
     if path.exists():
@@ -135,23 +175,42 @@ def write_env(url: str) -> None:
                 key, _, value = line.partition("=")
                 values[key.strip()] = value.strip()
     values.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
-    values["DATABASE_URL"] = url
+    values.setdefault("DATABASE_CONSOLE_PASSWORD", secrets.token_urlsafe(24))
+    values.update(values_)
+    if "DATABASE_OWNER_URL" not in values_:
+        values.pop("DATABASE_OWNER_URL", None)
     body = "# Written by scripts/prepare_env.py (make run / make test). Local settings only.\n"
     body += "".join(f"{key}={value}\n" for key, value in values.items())
     path.write_text(body)
     path.chmod(0o600)
+    return values
 
 
 def main() -> None:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        ensure_database(url)
+    url, owner = os.environ.get("DATABASE_URL"), os.environ.get("DATABASE_OWNER_URL")
+    if url and owner:
+        ensure_database(owner)
+        urls = {"DATABASE_OWNER_URL": owner, "DATABASE_URL": url}
     else:
-        server = find_server() or start_local_cluster()
-        url = with_db(server, DB_NAME)
+        if not url:
+            server = find_server() or start_local_cluster()
+            url = with_db(server, DB_NAME)
         ensure_database(url)
-    write_env(url)
-    print(url)
+        owner = url
+        database = urlsplit(url).path.lstrip("/")
+        role = console_role_name(database)
+        password = write_env({})["DATABASE_CONSOLE_PASSWORD"]
+        if urlsplit(url).username != role and ensure_console_role(owner, role, password):
+            urls = {"DATABASE_OWNER_URL": owner, "DATABASE_URL": with_user(owner, role, password)}
+        else:
+            urls = {"DATABASE_URL": url}
+    write_env(urls)
+    if "--shell" in sys.argv[1:]:
+        print("".join(f"export {key}={shlex.quote(value)}\n" for key, value in urls.items()), end="")
+        if "DATABASE_OWNER_URL" not in urls:
+            print("unset DATABASE_OWNER_URL")
+    else:
+        print(urls["DATABASE_URL"])
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from typing import IO
 
 import httpx
 import pytest
-from django.db import connection
 
 from auditconsole.processes import processes_stop
+from tests.factories import served_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_NAME = "live test server"
@@ -38,9 +38,7 @@ def uvicorn_server(*, stderr: IO | None = None, **settings: str) -> Iterator[str
 
     `settings` are environment variables for it. Its Django connections are named SERVER_NAME
     in pg_stat_activity."""
-    db = connection.settings_dict
-    url = (f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-           f"?application_name={SERVER_NAME}")
+    url = served_database_url(application_name=SERVER_NAME)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, **settings}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import TransactionTestCase
 
 from apps.rbac.tokens import token_issue
-from tests.factories import ApiClient
+from tests.factories import ApiClient, as_owner
 
 # The personas (one user per role, with a small log whose visibility is known) serve every folder.
 pytest_plugins = ["tests.personas", "tests.receivers"]
@@ -16,19 +17,57 @@ pytest_plugins = ["tests.personas", "tests.receivers"]
 _fixture_teardown = TransactionTestCase._fixture_teardown
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """The test database is created and migrated by the owner role (DATABASE_OWNER_URL), as
+    `make run` migrates: `manage.py migrate` then grants the console's role."""
+    if settings.DATABASE_OWNER:
+        connections["default"].settings_dict.update(settings.DATABASE_OWNER)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The tests then run as the console's own role (README, Database roles): every connection
+    takes it when it starts (`-c role=...`, as SET ROLE does), which gives exactly its
+    privileges (no UPDATE, DELETE or TRUNCATE of the log, no trigger control, no superuser
+    setting). The login stays the owner's only so that a test can act as a tampering owner
+    (tests.factories.as_owner) in its own transaction; the consoles the tests serve in
+    subprocesses log in as the role itself (tests.factories.served_database_url).
+    (Django's own `assume_role` option cannot be used with its connection pool: it composes
+    the SET ROLE on a connection it has not got yet.)"""
+    role = settings.CONSOLE_DB_ROLE
+    connection = connections["default"]
+    options = connection.settings_dict["OPTIONS"]
+    before = options.get("options")
+    if role:
+        _reconnect(connection)
+        options["options"] = f"{before or ''} -c role={role}".strip()
+    yield
+    if role:
+        _reconnect(connection)
+        if before is None:
+            options.pop("options", None)
+        else:
+            options["options"] = before
+
+
+def _reconnect(connection) -> None:
+    connection.close()
+    if connection.pool is not None:
+        connection.close_pool()
+
+
 def _teardown_bypassing_append_only(self):
     """Transactional tests end with a TRUNCATE of every table, which the events table refuses.
 
-    Between tests only, the flush runs with session_replication_role = replica (what a
-    superuser restoring a database would do), under which PostgreSQL fires no triggers.
+    Between tests only, the flush runs as the owner with session_replication_role = replica
+    (what a superuser restoring a database would do), under which PostgreSQL fires no triggers.
     """
-    connection = connections["default"]
-    with connection.cursor() as cursor:
+    with as_owner() as cursor:
         cursor.execute("SET session_replication_role = replica")
-    try:
-        _fixture_teardown(self)
-    finally:
-        with connection.cursor() as cursor:
+        try:
+            _fixture_teardown(self)
+        finally:
             cursor.execute("SET session_replication_role = DEFAULT")
 
 

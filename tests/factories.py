@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from io import StringIO
+from pathlib import Path
+from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test import Client
+from psycopg import sql as psycopg_sql
 
 from apps.events.models import Event
 from apps.rbac.models import Role, RoleAssignment
@@ -130,9 +135,67 @@ def stored_seqs() -> list[int]:
     return list(Event.objects.order_by("seq").values_list("seq", flat=True))
 
 
-def as_superuser(*statements: tuple[str, list] | str) -> None:
-    """Change audit_event the way only a superuser can: with the table's triggers switched off."""
+@contextmanager
+def as_owner() -> Iterator:
+    """A cursor of the test's own connection acting as the owner of the tables (the tests run as
+    the console's role, tests/conftest.py): to tamper as only an owner or a superuser could,
+    in the test's own transaction. The console's role is taken again afterwards."""
+    role = settings.CONSOLE_DB_ROLE
     with connection.cursor() as cursor:
+        if role:
+            cursor.execute("SET ROLE NONE")  # the session's login, the owner
+        try:
+            yield cursor
+        finally:
+            if role and not connection.needs_rollback:
+                try:
+                    cursor.execute(psycopg_sql.SQL("SET ROLE {}").format(psycopg_sql.Identifier(role)))
+                except DatabaseError:
+                    pass  # an aborted transaction: its rollback takes the role back
+
+
+@contextmanager
+def owner_login() -> Iterator[None]:
+    """Every connection of the block (the test's, and those of threads it starts) acts as the
+    owner: for set-up work only the owner may do, such as a demo bulk load's index rebuild."""
+    role = settings.CONSOLE_DB_ROLE
+    if not role:
+        yield
+        return
+    if connection.in_atomic_block:  # one connection, in the test's transaction
+        with as_owner():
+            yield
+        return
+    options = connection.settings_dict["OPTIONS"]
+    before = options.get("options")
+    connection.close()
+    connection.close_pool()
+    options["options"] = (before or "").replace(f"-c role={role}", "").strip() or None
+    if options["options"] is None:
+        del options["options"]
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.close_pool()
+        if before is not None:
+            options["options"] = before
+
+
+def served_database_url(**query: str) -> str:
+    """DATABASE_URL for a console process a test starts on the test database, logged in as the
+    console's own role, the way `make run` serves it."""
+    db = connection.settings_dict
+    user = settings.CONSOLE_DB_ROLE or db["USER"] or "postgres"
+    password = settings.CONSOLE_DB_PASSWORD if settings.CONSOLE_DB_ROLE else db.get("PASSWORD")
+    login = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    url = f"postgres://{login}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return url + ("?" + urlencode(query) if query else "")
+
+
+def as_superuser(*statements: tuple[str, list] | str) -> None:
+    """Change audit_event the way only its owner or a superuser can: with its triggers off."""
+    with as_owner() as cursor:
         cursor.execute("ALTER TABLE audit_event DISABLE TRIGGER ALL")
         for statement in statements:
             sql, params = (statement, None) if isinstance(statement, str) else statement

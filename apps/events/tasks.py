@@ -5,11 +5,10 @@ import logging
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.db.utils import InterfaceError, OperationalError
-from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 
 from apps.events.chain import checkpoint_create
+from apps.events.database_away import DATABASE_AWAY_RETRY
 from apps.events.models import Checkpoint
 from apps.events.rollups import rollups_catch_up
 from apps.events.verification_runs import verification_run_incremental
@@ -17,9 +16,6 @@ from apps.events.witness import witness_publish
 
 logger = logging.getLogger(__name__)
 
-# A job that starts while the database is away (just restarted, and the worker's connection pool
-# not yet connected again) is run again a few seconds later instead of ending as failed.
-DATABASE_AWAY_RETRY = RetryStrategy(max_attempts=20, wait=3, retry_exceptions={OperationalError, InterfaceError})
 
 
 # Every AUDIT_CHECKPOINT_SECONDS seconds (croniter's sixth field is the second).

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 
+from apps.events.database_away import worth_retrying
 from apps.search import export
 from apps.search import reads
 from apps.search.formats import ExportFormat
@@ -120,6 +121,10 @@ def export_job_run(job_id) -> ExportJob:
             finished_at=now, expires_at=now + timedelta(hours=settings.EXPORTS_KEEP_HOURS))
     except Exception as error:  # the job says why; the worker goes on
         path.unlink(missing_ok=True)
+        if worth_retrying(error):
+            # The database went away: the job stays running, and the worker runs it again
+            # (exports.tasks), which queues it afresh and writes the file from the start.
+            raise
         message = error.message if isinstance(error, FormatInvalid) else f"{type(error).__name__}: {error}"
         ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error=message[:2000],
                                                     finished_at=timezone.now())

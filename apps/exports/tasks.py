@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import close_old_connections, connection, transaction
 from procrastinate.contrib.django import app
 
+from apps.events.database_away import DATABASE_AWAY_RETRY
 from apps.exports.jobs import export_job_create, export_job_run, export_jobs_expire, export_jobs_stalled_reset
 from apps.exports.models import ExportJob
 
@@ -27,11 +28,14 @@ def export_jobs_requeue_stalled() -> int:
     return len(ids)
 
 
-@app.task(queue="exports", name="exports.run")
-def export_job_task(job_id: str) -> str:
+@app.task(queue="exports", name="exports.run", retry=DATABASE_AWAY_RETRY, pass_context=True)
+def export_job_task(context, job_id: str) -> str:
     if not connection.in_atomic_block:
         close_old_connections()
     try:
+        if context.job.attempts:
+            # An earlier attempt lost the database midway: write the file again from the start.
+            ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.RUNNING).update(status=ExportJob.Status.QUEUED)
         return export_job_run(job_id).status
     finally:
         _release()

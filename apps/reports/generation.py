@@ -19,6 +19,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.events.database_away import worth_retrying
 from apps.search.serialize import event_as_json
 from apps.rbac.audit_trail import Actor, audit_record
 from apps.reports import figures as fig
@@ -150,6 +151,10 @@ def report_generate(report_id) -> Report:
                                    "verified": figures["verification"].get("verified"),
                                    "files": {kind: f[0] for kind, f in files.items()}})
     except Exception as error:  # the reason is shown to the person who asked
+        if worth_retrying(error):
+            # The database went away: the report stays running, and the worker runs the job
+            # again (reports.tasks), which queues it afresh and makes it from the start.
+            raise
         logger.exception("report %s failed", report.pk)
         reason = str(error) if isinstance(error, ReportFailed) else f"{type(error).__name__}: {error}"
         Report.objects.filter(pk=report.pk).update(status=Report.Status.FAILED, error=reason[:2000],

@@ -9,6 +9,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
+from apps.events.database_away import DATABASE_AWAY_RETRY
 from apps.rbac.audit_trail import Actor
 from apps.reports.generation import report_create, report_generate
 from apps.reports.models import Report
@@ -42,11 +43,14 @@ def schedules_run_due(*, now: datetime | None = None) -> list[Report]:
     return made
 
 
-@app.task(queue="reports", name="reports.generate")
-def report_generate_task(report_id: str) -> str:
+@app.task(queue="reports", name="reports.generate", retry=DATABASE_AWAY_RETRY, pass_context=True)
+def report_generate_task(context, report_id: str) -> str:
     if not connection.in_atomic_block:
         close_old_connections()
     try:
+        if context.job.attempts:
+            # An earlier attempt lost the database midway: make the report again from the start.
+            Report.objects.filter(pk=report_id, status=Report.Status.RUNNING).update(status=Report.Status.QUEUED)
         report = report_generate(report_id)
         if report.schedule_id and report.status == report.Status.DONE:
             schedule_deliver_or_note(report)

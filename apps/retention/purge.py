@@ -1,6 +1,7 @@
 """The one way events leave the events table.
 
-`segment_purge` is the only code that deletes from audit_event, and the database lets it: the
+`segment_purge` is the only code that deletes from audit_event, through the function of
+retention 0003 (the console's database role holds no DELETE of its own), and the
 trigger of retention 0001 refuses a DELETE of any row not covered by a chain stub with the
 same hashes that points to a verified segment holding its seq (tests/retention check both
 that other DELETEs fail and that no other module issues one).
@@ -22,12 +23,10 @@ def segment_purge(segment: Segment) -> int:
     if segment.state != Segment.State.VERIFIED:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM audit_event WHERE seq IN (SELECT seq FROM audit_chain_stub WHERE segment_id = %s)"
-            " AND seq BETWEEN %s AND %s",
-            [segment.pk, segment.first_seq, segment.last_seq],
-        )
-        removed = cursor.rowcount
+        # The console's role holds no DELETE on audit_event: retention 0003's function, made
+        # by the owner, removes the segment's stubbed seqs and nothing else.
+        cursor.execute("SELECT retention_purge_segment(%s)", [segment.pk])
+        removed = cursor.fetchone()[0]
     segment.state, segment.moved_at = Segment.State.WARM, timezone.now()
     segment.save(update_fields=["state", "moved_at"])
     return removed

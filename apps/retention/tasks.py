@@ -6,6 +6,7 @@ import logging
 from django.db import close_old_connections, connection
 from procrastinate.contrib.django import app
 
+from apps.events.database_away import DATABASE_AWAY_RETRY
 from apps.retention.status import NIGHTLY_CRON
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def retention_nightly(timestamp: int) -> str | None:
     return _run("nightly")
 
 
-@app.task(queue="retention", queueing_lock="retention_now", name="retention.now")
+# Runs are resumable (apps.retention.runs): one cut off by a lost database is run again.
+@app.task(queue="retention", queueing_lock="retention_now", name="retention.now", retry=DATABASE_AWAY_RETRY)
 def retention_now() -> str | None:
     """"Run now" from the retention page."""
     return _run("manual")

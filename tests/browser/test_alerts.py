@@ -9,13 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
 from auditconsole.processes import processes_stop
-from tests.factories import REALDATA
+from tests.factories import REALDATA, served_database_url
 from tests.personas import PASSWORD
 from tests.receivers import worker_jobs_forget
 
@@ -27,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def worker(transactional_db):
     """`manage.py run_worker` on the test database, as `make run` starts it beside the server."""
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = served_database_url()
     env = {**os.environ, "DATABASE_URL": url, "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen([sys.executable, "manage.py", "run_worker", "--queue", "alerts"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

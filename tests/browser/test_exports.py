@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from django.db import connection
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
 from auditconsole.processes import processes_stop
 from tests.personas import PASSWORD
+from tests.factories import served_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,8 +28,7 @@ SCREENS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "var" / "screens"))
 def worker(transactional_db, settings, tmp_path):
     """`manage.py run_worker` for the exports queue on the test database."""
     settings.EXPORTS_ROOT = tmp_path
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = served_database_url()
     env = {**os.environ, "DATABASE_URL": url, "EXPORTS_ROOT": str(tmp_path), "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen([sys.executable, "manage.py", "run_worker", "--queue", "exports"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

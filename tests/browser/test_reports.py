@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import Page, expect
 
 from apps.events.ingest import event_ingest
 from auditconsole.processes import processes_stop
 from tests.personas import PASSWORD
+from tests.factories import served_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def worker(transactional_db, settings, tmp_path):
     """`manage.py run_worker` on the test database, as `make run` starts it beside the server."""
     settings.REPORTS_ROOT = tmp_path
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = served_database_url()
     env = {**os.environ, "DATABASE_URL": url, "REPORTS_ROOT": str(tmp_path), "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen([sys.executable, "manage.py", "run_worker", "--queue", "reports"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

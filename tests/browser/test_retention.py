@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -17,6 +16,7 @@ from apps.events.ingest import event_ingest
 from apps.retention.models import RetentionRun
 from auditconsole.processes import processes_stop
 from tests.personas import PASSWORD
+from tests.factories import served_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,8 +29,7 @@ def retention_worker(transactional_db, settings, tmp_path):
     """`manage.py run_worker` on the test database, for the retention queue."""
     settings.RETENTION_ROOT = tmp_path / "archive"
     settings.RETENTION_COLD_URL = (tmp_path / "cold").as_uri()
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = served_database_url()
     env = {**os.environ, "DATABASE_URL": url, "RETENTION_ROOT": str(tmp_path / "archive"),
            "RETENTION_COLD_URL": (tmp_path / "cold").as_uri(), "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen([sys.executable, "manage.py", "run_worker", "--queue", "retention"], cwd=ROOT,

@@ -26,6 +26,7 @@ from apps.events.rollups import rollup_state
 from apps.events.query import parse_query
 from apps.events.schema import CATEGORIES, normalize_event
 from apps.rbac.tokens import token_authenticate
+from tests.factories import owner_login
 
 END = datetime(2026, 3, 10, 14, 30, 12, 345678, tzinfo=timezone.utc)
 N = 2_000
@@ -216,7 +217,8 @@ def rollups_match_the_table() -> None:
 def test_a_bulk_load_builds_every_index_again_and_leaves_the_chain_and_rollups_exact(db):
     before = event_indexes()
     assert "event_search_trgm" in before
-    result = demo_seed(events=1500, days=7, seed=11, end=END, bulk=True)
+    with owner_login():  # only the owner may drop and build the indexes
+        result = demo_seed(events=1500, days=7, seed=11, end=END, bulk=True)
     assert result.created == 1500 and result.indexes is not None
     # The trigram index is kept and fed during the load; the others but the unique ones go.
     assert "event_search_trgm" in result.indexes.kept and "event_search_trgm" not in result.indexes.dropped
@@ -236,7 +238,8 @@ def test_a_bulk_load_builds_every_index_again_and_leaves_the_chain_and_rollups_e
 def test_a_bulk_load_in_threads_counts_the_rollups_beside_the_load_and_builds_the_indexes_after():
     before = event_indexes()
     lines = []
-    result = demo_seed(events=6000, days=10, seed=12, end=END, bulk=True, batch_size=1000, log=lines.append)
+    with owner_login():  # only the owner may drop and build the indexes
+        result = demo_seed(events=6000, days=10, seed=12, end=END, bulk=True, batch_size=1000, log=lines.append)
     assert result.created == 6000
     after = event_indexes()
     assert after == before and all(valid for _, valid in after.values())
@@ -250,12 +253,19 @@ def test_a_bulk_load_in_threads_counts_the_rollups_beside_the_load_and_builds_th
 
 def test_indexes_a_killed_bulk_load_left_dropped_are_built_by_the_next_seed(db):
     before = event_indexes()
-    dropped = indexes_drop()  # as if the load had been killed right after dropping them
-    assert "event_search_trgm" in dropped and "event_search_trgm" not in event_indexes()
-    assert {name for name, _ in indexes_pending()} == set(dropped)
-    demo_seed(events=400, days=2, seed=13, end=END)
+    with owner_login():
+        dropped = indexes_drop()  # as if the load had been killed right after dropping them
+        assert "event_search_trgm" in dropped and "event_search_trgm" not in event_indexes()
+        assert {name for name, _ in indexes_pending()} == set(dropped)
+        demo_seed(events=400, days=2, seed=13, end=END)
     assert event_indexes() == before
     assert indexes_pending() == []
+
+
+def test_a_bulk_load_asked_of_the_consoles_role_is_refused_and_says_to_run_it_as_the_owner(db):
+    with pytest.raises(ValueError, match="only their owner may do"):
+        demo_seed(events=400, days=2, seed=14, end=END, bulk=True)
+    assert Event.objects.count() == 0
 
 
 # --- bootstrap_demo ----------------------------------------------------------------------------

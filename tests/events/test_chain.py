@@ -19,7 +19,7 @@ from apps.events.chain_verification import chain_verify
 from apps.events.ingest import event_ingest
 from apps.events.models import ChainHead, Event
 from apps.events.schema import normalize_event
-from tests.factories import ApiClient, as_superuser, make_events, run_verify_chain, stored_seqs
+from tests.factories import ApiClient, as_superuser, make_events, run_verify_chain, stored_seqs, as_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -306,11 +306,14 @@ def test_a_long_walk_reads_one_snapshot_while_writers_append(short_walks_are_lon
         "TRUNCATE audit_event CASCADE",
     ],
 )
-def test_the_database_refuses_to_change_or_remove_events(ten_events, sql):
+@pytest.mark.parametrize("role", ["the console's role", "the owner"])
+def test_the_database_refuses_to_change_or_remove_events(ten_events, sql, role):
     before = list(Event.objects.order_by("seq").values_list("seq", "actor_id", "hash"))
-    # PL/pgSQL's RAISE arrives as a DatabaseError subclass (ProgrammingError for P0001).
-    with pytest.raises(DatabaseError, match="append-only|Cannot (update|delete)"):
-        with transaction.atomic(), connection.cursor() as cursor:
+    # The console's role holds no such privilege (README, Database roles); the owner, who does,
+    # meets the append-only triggers (PL/pgSQL's RAISE arrives as a DatabaseError subclass).
+    refusal = "permission denied" if role == "the console's role" else "append-only|Cannot (update|delete)"
+    with pytest.raises(DatabaseError, match=refusal):
+        with transaction.atomic(), (as_owner() if role == "the owner" else connection.cursor()) as cursor:
             cursor.execute(sql)
     assert list(Event.objects.order_by("seq").values_list("seq", "actor_id", "hash")) == before
     assert chain_verify().valid
@@ -690,7 +693,7 @@ def test_verify_chain_refuses_seq_numbers_below_one(ten_events):
 
 
 def test_a_lost_chain_head_row_resumes_from_the_last_event(ten_events):
-    with connection.cursor() as cursor:
+    with as_owner() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("DELETE FROM audit_chain_head")
         cursor.execute("SET LOCAL session_replication_role = DEFAULT")

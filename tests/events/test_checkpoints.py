@@ -22,7 +22,7 @@ from apps.events.chain import CONTENT_FIELDS, checkpoint_create, checkpoint_sign
 from apps.events.chain_verification import chain_verify
 from apps.events.ingest import event_ingest
 from apps.events.models import Checkpoint, Event
-from tests.factories import as_superuser, make_events, run_verify_chain
+from tests.factories import as_superuser, make_events, run_verify_chain, as_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def checkpoint_seqs() -> list[int]:
 
 
 def as_superuser_on_checkpoints(sql: str) -> None:
-    with connection.cursor() as cursor:
+    with as_owner() as cursor:
         cursor.execute("ALTER TABLE audit_checkpoint DISABLE TRIGGER ALL")
         cursor.execute(sql)
         cursor.execute("ALTER TABLE audit_checkpoint ENABLE TRIGGER ALL")
@@ -133,8 +133,11 @@ def test_a_checkpoint_signed_by_another_key_does_not_verify(twelve_events):
 
 
 def test_the_database_refuses_to_change_a_checkpoint(twelve_events):
-    with pytest.raises(DatabaseError, match="append-only: UPDATE refused"):
+    with pytest.raises(DatabaseError, match="permission denied"):  # the console's role
         with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_checkpoint SET hash = sha256(hash) WHERE seq = 5")
+    with pytest.raises(DatabaseError, match="append-only: UPDATE refused"):  # the owner, by the trigger
+        with transaction.atomic(), as_owner() as cursor:
             cursor.execute("UPDATE audit_checkpoint SET hash = sha256(hash) WHERE seq = 5")
 
 

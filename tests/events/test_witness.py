@@ -11,7 +11,7 @@ from procrastinate.contrib.django import app
 from apps.events import tasks
 from apps.events.models import Checkpoint
 from apps.events.witness import WITNESS_FILE, witness_publish
-from tests.factories import as_superuser, make_events, run_verify_chain
+from tests.factories import as_superuser, make_events, run_verify_chain, as_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_a_rewound_head_passes_verify_chain_but_not_verify_chain_with_the_witnes
     tasks.checkpoint_periodic(timestamp=0)
     # The attacker deletes the three newest events and their checkpoint, and rewinds the head.
     # (As a superuser restoring a database would: with no triggers firing.)
-    with connection.cursor() as cursor:
+    with as_owner() as cursor:
         cursor.execute("SET session_replication_role = replica")
         cursor.execute("DELETE FROM audit_event WHERE seq > 5")
         cursor.execute("DELETE FROM audit_checkpoint WHERE seq > 5")

@@ -6,15 +6,17 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
 from apps.events.chain_verification import chain_verify
-from apps.events.models import ChainStub
+from apps.events.models import ChainStub, Event
 from apps.retention.models import LegalHold, RetentionPolicy, Segment
 from apps.retention.runs import retention_run
 from apps.retention.segments import warm_path
+
+from tests.factories import as_owner
 
 
 def _stored():
@@ -81,7 +83,7 @@ def test_a_tampered_stub_is_detected_at_its_seq(db, aged):
     aged(("demo.thing.do", 1))
     retention_run()
     stub = ChainStub.objects.order_by("seq")[1]
-    with connection.cursor() as cursor:
+    with as_owner() as cursor:
         # What a superuser could do: the stub table refuses UPDATE to everyone else.
         cursor.execute("SET session_replication_role = replica")
         cursor.execute("UPDATE audit_chain_stub SET hash = %s WHERE seq = %s", [bytes(32), stub.seq])
@@ -105,9 +107,13 @@ def test_a_changed_byte_in_a_segment_file_is_detected(db, aged):
 
 def test_the_events_table_refuses_any_other_delete(db, aged):
     aged(("demo.thing.do", 1))
-    with pytest.raises(DatabaseError, match="append-only"):
-        with connection.cursor() as cursor:
+    with pytest.raises(DatabaseError, match="permission denied"):  # the console's role has no DELETE
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM audit_event")
+    with pytest.raises(DatabaseError, match="append-only"):  # the owner meets the guard trigger
+        with transaction.atomic(), as_owner() as cursor:
+            cursor.execute("DELETE FROM audit_event")
+    assert Event.objects.count() == 1
 
 
 def test_only_the_purge_module_deletes_from_the_events_table():
@@ -115,8 +121,11 @@ def test_only_the_purge_module_deletes_from_the_events_table():
 
     root = Path(__file__).resolve().parents[2] / "apps"
     deleting = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
-                      if "DELETE FROM audit_event" in path.read_text() and "/migrations/" not in str(path))
-    assert deleting == ["retention/purge.py"]
+                      if "DELETE FROM audit_event" in path.read_text())
+    calling = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
+                     if "SELECT retention_purge_segment(" in path.read_text() and "/migrations/" not in str(path))
+    assert deleting == ["retention/migrations/0003_purge_function.py"]  # the owner's SECURITY DEFINER function
+    assert calling == ["retention/purge.py"]
 
 
 def test_held_events_survive_delete_after_and_go_when_the_hold_is_released(db, aged):

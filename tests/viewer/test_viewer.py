@@ -13,6 +13,8 @@ from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
 from apps.viewer.models import UserPreference
 
+from tests.factories import as_owner
+
 HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "results"}
 HTMX_PANEL = {"HX-Request": "true", "HX-Target": "panel"}
 HOSTILE = '<script>window.pwned=1</script><img src=x onerror="alert(1)">'
@@ -312,7 +314,7 @@ def test_verify_without_a_checkpoint_is_partial_and_says_why(analyst_client, sma
 
 def test_verify_fails_and_names_the_problem_when_an_event_was_changed(analyst_client, small_log):
     checkpoint_create()
-    with connection.cursor() as cursor:
+    with as_owner() as cursor:
         cursor.execute("ALTER TABLE audit_event DISABLE TRIGGER ALL")
         cursor.execute("UPDATE audit_event SET actor_email = 'mallory@example.com' WHERE seq = 2")
         cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER ALL")

@@ -64,6 +64,13 @@ class SeedResult:
         return self.created / self.seconds if self.seconds else 0.0
 
 
+def _owns_the_events_table() -> bool:
+    """Whether this session may drop and build audit_event's indexes (the console's role may not)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = 'audit_event'::regclass")
+        return cursor.fetchone()[0]
+
+
 def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: datetime | None = None,
               batch_size: int = 20_000, progress: Callable[[int, float], None] | None = None,
               bulk: bool | None = None, log: Callable[[str], None] | None = None) -> SeedResult:
@@ -87,9 +94,14 @@ def demo_seed(*, events: int, days: int = 90, seed: int | None = None, end: date
     end_us = to_micros(end)
     start_us = end_us - days * DAY
     began = time.perf_counter()
-    indexes_restore(log=log)
+    owner = _owns_the_events_table()
+    if bulk and not owner:
+        raise ValueError("a bulk load drops and builds again the events table's indexes, which only their owner "
+                         "may do: run it as the owner role (DATABASE_URL=$DATABASE_OWNER_URL; README, Database roles)")
+    if owner:
+        indexes_restore(log=log)
     if bulk is None:
-        bulk = events >= BULK_MIN_EVENTS and not connection.in_atomic_block and events >= _stored_events()
+        bulk = owner and events >= BULK_MIN_EVENTS and not connection.in_atomic_block and events >= _stored_events()
     rng = random.Random(seed)
     b = Builder(rng, build_world(rng), ids=random.Random(f"{seed}:{end_us}"))
     stories = stories_make(b, start_us, end_us)

@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, connection
 
+from apps.events.db_roles import log_powers
 from auditconsole.processes import processes_stop
 
 FIRST_PAUSE, LONGEST_PAUSE = 1.0, 30.0
@@ -56,6 +58,7 @@ class Command(BaseCommand):
         ]
         worker = [python, "manage.py", "run_worker"]
         env = dict(os.environ)
+        self._warn_of_log_powers()
         self.stdout.write(f"Serving the console on http://{host}:{port}/ with the background worker. Ctrl-C stops both.")
         children = [_Child("web server", web, env), _Child("worker", worker, env)]
         for child in children:
@@ -76,6 +79,19 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             processes_stop([child.process for child in children if child.process], timeout=10, sig=signal.SIGINT)
+
+    def _warn_of_log_powers(self) -> None:
+        """Say so when the console's database role could alter the log (README, Database roles)."""
+        try:
+            with connection.cursor() as cursor:
+                powers = log_powers(cursor)
+        except DatabaseError:
+            return  # the database is away: the children wait for it, and say so
+        finally:
+            connection.close()
+        for power in powers:
+            self.stderr.write(f"WARNING: the console's database role can alter the log: {power}. "
+                              "Run it as a role that owns nothing (DATABASE_OWNER_URL; README, Database roles).")
 
     def _look_after(self, child: _Child, now: float) -> None:
         """Restart `child` when it has died, after its pause."""
