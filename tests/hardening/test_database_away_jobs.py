@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ def terminate_own_session() -> None:
 
 def error_of(statement: str, *setup: str) -> BaseException:
     with pytest.raises(DatabaseError) as caught:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             for line in setup:
                 cursor.execute(line)
             cursor.execute(statement)
@@ -53,8 +53,7 @@ def test_a_session_the_server_ended_counts_as_the_database_away():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_statement_timeout_or_a_bad_statement_is_an_ordinary_failure():
-    timeout = error_of("SELECT pg_sleep(2)", "SET statement_timeout = 50")
-    connection.close()
+    timeout = error_of("SELECT pg_sleep(2)", "SET LOCAL statement_timeout = 50")  # this transaction only
     bad = error_of("SELECT * FROM no_such_table")
     assert not worth_retrying(timeout) and not worth_retrying(bad)
 
