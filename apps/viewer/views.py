@@ -18,7 +18,7 @@ from apps.viewer.columns import BY_KEY as COLUMNS_BY_KEY, COLUMNS, columns_chose
 from apps.events.diff import changes_diff, json_leaves
 from apps.search.filters import FILTER_BAR_FIELDS, EventFilterSet, filter_q
 from apps.viewer.links import event_pivots, viewer_querystring
-from apps.viewer.preferences import preference_get, preference_remember_columns, zone_of
+from apps.rbac.preferences import preference_get, preference_remember_columns, zone_of
 from apps.events.query import fields_help
 from apps.viewer.saved_queries import querystring_clean, saved_query_get, saved_query_list
 from apps.search.serialize import event_as_json

@@ -11,7 +11,7 @@ from apps.search import reads
 from apps.viewer import views
 from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
-from apps.viewer.models import UserPreference
+from apps.rbac.models import UserPreference
 
 HTMX_RESULTS = {"HX-Request": "true", "HX-Target": "results"}
 HTMX_PANEL = {"HX-Request": "true", "HX-Target": "panel"}
