@@ -61,8 +61,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
         if span is not None:
             # Nothing but a time range over the systems' events: the rollups may answer (see event_histogram).
             only_time = activity == activity_choice.SYSTEMS and set(filterset.active) <= {"range", "start_date", "end_date"}
+            # More matches than the list counts exactly: the histogram is estimated from a sample.
             histogram = shape.event_histogram(principal=request.user, filters=condition, start=span[0], end=span[1],
-                                              only_time=only_time)
+                                              only_time=only_time, many=not page.total_is_exact)
         if page.events:
             facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition), params)
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
