@@ -48,10 +48,12 @@ def report_index(request: HttpRequest) -> HttpResponse:
     reports = list(reports_for(request.user)[:50])
     for report in reports:
         report.display_title = report_title(report)
-    return render(request, "reports/index.html", {
-        "form": form, "reports": reports, "descriptions": DESCRIPTIONS,
-        "polling": any(not r.is_finished for r in reports),
-    })
+    zone = user_zone(request.user)
+    with timezone.override(zone):  # when each was asked for, in the user's zone; periods stay UTC
+        return render(request, "reports/index.html", {
+            "form": form, "reports": reports, "descriptions": DESCRIPTIONS, "zone_label": zone.key,
+            "polling": any(not r.is_finished for r in reports),
+        })
 
 
 @require_http_methods(["GET"])
@@ -100,8 +102,10 @@ def report_detail(request: HttpRequest, pk) -> HttpResponse:
     report = report_for(request.user, pk)
     report.display_title = report_title(report)
     template = "reports/_status.html" if request.htmx else "reports/detail.html"
-    return render(request, template, {"report": report, "files": {f.kind: f for f in report.files.all()},
-                                      "f": report.figures})
+    zone = user_zone(request.user)
+    with timezone.override(zone):  # when it was asked for, in the user's zone; the period stays UTC
+        return render(request, template, {"report": report, "files": {f.kind: f for f in report.files.all()},
+                                          "f": report.figures, "zone_label": zone.key})
 
 
 @require_http_methods(["GET"])

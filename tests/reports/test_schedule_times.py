@@ -187,3 +187,23 @@ def test_a_schedule_posted_without_a_zone_takes_the_users(browser_for, people):
     UserPreference.objects.create(user=people["compliance"], time_zone="Europe/Paris")
     browser_for("compliance").post("/reports/schedules/new/", {**GOOD, "time_zone": ""})
     assert Schedule.objects.get().time_zone == "Europe/Paris"
+
+
+def test_the_reports_page_shows_when_each_was_asked_for_in_the_users_zone(browser_for, people):
+    from apps.reports.tasks import report_request
+    from apps.rbac.audit_trail import Actor
+
+    officer = people["compliance"]
+    UserPreference.objects.create(user=officer, time_zone="Asia/Tokyo")
+    report = report_request(actor=Actor.system("tests"), principal=officer, data={
+        "report_type": "access_audit", "framework": None, "title": "", "query": "", "subject": "", "grouping": "",
+        "metrics": [], "sections": [], "format": "pdf", "include_evidence": False,
+        "start": utc(2026, 11, 1), "end": utc(2026, 12, 1)})
+    client = browser_for("compliance")
+    asked = report.created_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    index = client.get("/reports/").content.decode()
+    assert "When (Asia/Tokyo)" in index and f"{asked:%Y-%m-%d %H:%M}" in index
+    assert "2026-11-01 → 2026-11-30" in index  # the period is UTC days, as its column says
+    detail = client.get(f"/reports/{report.pk}/").content.decode()
+    assert f"on {asked:%Y-%m-%d %H:%M} Asia/Tokyo" in detail
+    assert "2026-11-01 00:00 → 2026-12-01 00:00 UTC" in detail
