@@ -292,7 +292,8 @@ def render_shape(shapes: dict, runs: int) -> list[str]:
         "default), each search with its time range (`start_date` = the end of the seeded data − 24 h / 7 d): the "
         "histogram (read from the rollups for a time range alone; counted exactly for at most 10,000 matches; "
         "estimated from 1 event in 2^k, at most 8,000 read, for more: ≈ in the matches column) and the facets "
-        "(top 5 of six fields over the newest 10,000 matches, one statement). Beside each, the same statements "
+        "(top 5 of six fields over the newest 10,000 matches, one statement; for a search whose histogram is "
+        "estimated, from that histogram's sample, in Python, with no statement of their own). Beside each, the same statements "
         f"run by bare psycopg. {runs} runs each, in turns; milliseconds. Target: p95 < {TARGET_SHAPE_MS} ms "
         "(issue 14). `bench/query.py shape-write RUNS SIZE...` measures and rewrites this part alone, reading the "
         "demo databases only.", ""]
@@ -603,10 +604,13 @@ def measure_shape(user, picks: dict, raw, runs: int) -> list[dict]:
         # has already made, so it is not timed here) is estimated from a sample.
         only_time = not params
         many = not event_count(principal=user, filters=condition)[1]
+        histogram = lambda: event_histogram(principal=user, filters=condition, start=start, end=newest,  # noqa: E731
+                                            only_time=only_time, many=many)
+        # The viewer passes the histogram to the facets: an estimated one's sample gives them.
+        drawn = histogram()
         calls = (
-            ("histogram", lambda: event_histogram(principal=user, filters=condition, start=start, end=newest,
-                                                  only_time=only_time, many=many)),
-            ("facets", lambda: event_facets(principal=user, filters=condition)),
+            ("histogram", histogram),
+            ("facets", lambda: event_facets(principal=user, filters=condition, histogram=drawn)),
         )
         for what, call in calls:
             statements: list[tuple[str, tuple]] = []
@@ -619,7 +623,7 @@ def measure_shape(user, picks: dict, raw, runs: int) -> list[dict]:
             with connection.execute_wrapper(capture):
                 result = call()
             matches = result.total if what == "histogram" else sum(n for _, n in result[2].values)
-            about = "≈" if what == "histogram" and result.approximate else ""
+            about = "≈" if (result.approximate if what == "histogram" else result[0].approximate) else ""
             times, sql_times = [], []
             for _ in range(runs):
                 started = time.perf_counter()

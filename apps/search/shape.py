@@ -27,6 +27,7 @@ uses for its actors).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 
@@ -92,6 +93,9 @@ class Histogram:
     # search has more than COUNT_CAP matches; exact otherwise.
     approximate: bool = False
     sample_rate: int = 1
+    # The sampled matches' facet values ({facet: value} each), kept for event_facets: the same
+    # sample gives the estimated facets, with no second read.
+    sample: list[dict[str, str | None]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def total(self) -> int:
@@ -107,6 +111,8 @@ class Facet:
     key: str
     label: str
     values: list[tuple[str, int]]
+    # Counted from the histogram's sample (each value's count an estimate), not the newest matches.
+    approximate: bool = False
 
 
 def step_for(start: datetime, end: datetime) -> tuple[str, timedelta]:
@@ -241,33 +247,42 @@ def _sampled(*, principal, filters: Q, start: datetime, end: datetime, first: da
             cursor.execute(f"SELECT count(*) FROM {table} WHERE occurred_at >= %s AND occurred_at < %s", [start, end])
             in_span = cursor.fetchone()[0]
     rate = sample_rate_for(in_span)
+    histogram = Histogram(start=start, end=end, step=step, approximate=rate > 1, sample_rate=rate, sample=[])
     matches = (Event.objects.visible_to(principal).filter(filters, occurred_at__gte=start, occurred_at__lt=end)
-               .order_by().values_list("seq", "occurred_at", "outcome"))
+               .order_by().values_list("seq", "occurred_at", *_COLUMNS))
     try:
         sql, params = matches.query.sql_with_params()
     except EmptyResultSet:
-        return _bars(Histogram(start=start, end=end, step=step, approximate=rate > 1, sample_rate=rate), {}, first,
-                     length)
+        return _bars(histogram, {}, first, length)
     # MATERIALIZED keeps the sample a step of its own, so the planner cannot turn the query around
-    # (read every match through the search's own index, then keep the sampled ones).
+    # (read every match through the search's own index, then keep the sampled ones). The facets'
+    # values are computed here too, by the same SQL as the exact facets'.
+    keyed = ", ".join(f"({expression})::text" for expression in FACETS.values())
     statement = (
         f"WITH sample AS MATERIALIZED (SELECT seq FROM {table} WHERE occurred_at >= %s AND occurred_at < %s"
         f" AND (hashint8(seq) & %s) = 0) "
-        f"SELECT matches.occurred_at, matches.outcome FROM sample JOIN ({sql}) AS matches (seq, occurred_at, outcome)"
-        " ON matches.seq = sample.seq"
+        f"SELECT occurred_at, {keyed} FROM sample JOIN ({sql}) AS matches (seq, occurred_at, {', '.join(_COLUMNS)})"
+        " USING (seq)"
     )
     counts: dict[datetime, dict[str, int]] = {}
+    outcome_at = list(FACETS).index("outcome")
     with connection.cursor() as cursor:
         cursor.execute(statement, (start, end, rate - 1, *params))  # a power of two: & (rate - 1) is % rate
-        for occurred_at, outcome in cursor.fetchall():
+        for occurred_at, *values in cursor.fetchall():
             bucket = counts.setdefault(_floor(occurred_at, step), {})
+            outcome = values[outcome_at]
             bucket[outcome] = bucket.get(outcome, 0) + rate
-    return _bars(Histogram(start=start, end=end, step=step, approximate=rate > 1, sample_rate=rate), counts, first,
-                 length)
+            histogram.sample.append(dict(zip(FACETS, values)))
+    return _bars(histogram, counts, first, length)
 
 
-def event_facets(*, principal, filters: Q, limit: int = FACET_LIMIT) -> list[Facet]:
-    """The `limit` most frequent values of each facet among the newest COUNT_CAP visible matches."""
+def event_facets(*, principal, filters: Q, limit: int = FACET_LIMIT, histogram: Histogram | None = None) -> list[Facet]:
+    """The `limit` most frequent values of each facet among the newest COUNT_CAP visible matches;
+    or, when `histogram` (of the same search) was estimated from a sample, among the sampled
+    matches of its span, each counted for the sample's rate (no second read: the newest 10,000 of
+    a common word at 10M events are some 60,000 rows to read)."""
+    if histogram is not None and histogram.approximate and histogram.sample is not None:
+        return _facets_of_sample(histogram, limit)
     newest = (Event.objects.visible_to(principal).filter(filters)
               .order_by("-occurred_at", "-seq").values_list(*_COLUMNS)[:COUNT_CAP])
     try:
@@ -292,3 +307,13 @@ def event_facets(*, principal, filters: Q, limit: int = FACET_LIMIT) -> list[Fac
         for facet, value, n in cursor.fetchall():
             found[facet].append((value, n))
     return [Facet(key, FACET_LABELS[key], found[key]) for key in FACETS]
+
+
+def _facets_of_sample(histogram: Histogram, limit: int) -> list[Facet]:
+    facets = []
+    for key in FACETS:
+        counted = Counter(row[key] for row in histogram.sample if row[key] is not None)
+        top = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        facets.append(Facet(key, FACET_LABELS[key], [(value, n * histogram.sample_rate) for value, n in top],
+                            approximate=True))
+    return facets

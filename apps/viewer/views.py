@@ -65,7 +65,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
             histogram = shape.event_histogram(principal=request.user, filters=condition, start=span[0], end=span[1],
                                               only_time=only_time, many=not page.total_is_exact)
         if page.events:
-            facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition), params)
+            # An estimated histogram's sample gives the facets too (apps.search.shape.event_facets).
+            facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition,
+                                                                 histogram=histogram), params)
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
                  description=f"{request.user.get_username()} listed events",
                  metadata={"query": request.GET.dict(), "activity": activity, "returned": len(page.events) if page else 0,
@@ -81,6 +83,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "saved": saved, "scope_note": scope_note(user=request.user) if template.endswith(".html") else None,
         "histogram": histogram, "histogram_outcomes": shape.OUTCOMES, "histogram_svg": viewer_shape.histogram_svg(histogram, params) if histogram else "",
         "facets": facets, "facets_capped": page is not None and not page.total_is_exact, "facet_cap": reads.COUNT_CAP,
+        "facets_estimated": bool(facets) and facets[0][0].approximate,
         "activity": activity, "activity_param": params.get(activity_choice.PARAM, ""),
         "activity_links": [(key, label, viewer_querystring(link_params, activity=None if key == activity_choice.SYSTEMS else key))
                            for key, label in activity_choice.CHOICES.items()],

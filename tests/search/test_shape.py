@@ -217,6 +217,36 @@ def test_a_histogram_of_many_matches_is_estimated_from_every_nth_event_and_says_
     assert len(histogram.bars) == 72
 
 
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_facets_of_an_estimated_histogram_are_its_samples_top_values(known, people, persona, monkeypatch):
+    from django.db import connection
+
+    from apps.search import shape
+
+    monkeypatch.setattr(shape, "SAMPLE_ROWS", 16)  # one event in 8
+    user, end = people[persona], START + timedelta(days=3)
+    histogram = event_histogram(principal=user, filters=Q(), start=START, end=end, many=True)
+    facets = {facet.key: facet for facet in event_facets(principal=user, filters=Q(), histogram=histogram)}
+
+    seqs = dict(Event.objects.values_list("event_id", "seq"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT s, hashint8(s) FROM unnest(%s::bigint[]) AS s", [list(seqs.values())])
+        hashes = dict(cursor.fetchall())
+    sampled = [row for row in seen(user, known) if when(row) < end and hashes[seqs[row["event_id"]]] % 8 == 0]
+
+    def top(values) -> list[tuple[str, int]]:
+        counted = Counter(value for value in values if value)
+        return [(value, n * 8) for value, n in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:5]]
+
+    assert all(facet.approximate for facet in facets.values())
+    assert facets["actor"].values == top((row["actor"]["email"] or row["actor"]["id"]).lower() for row in sampled)
+    assert facets["action"].values == top(row["action"] for row in sampled)
+    assert facets["outcome"].values == top(row["outcome"] for row in sampled)
+    assert facets["ip"].values == top(row["ip_address"] for row in sampled)
+    # Without an estimated histogram, the facets are counted exactly, as before.
+    assert not any(facet.approximate for facet in event_facets(principal=user, filters=Q()))
+
+
 def test_the_estimate_is_exact_when_the_span_is_small_enough_to_read_whole(known, people):
     user, end = people["admin"], START + timedelta(days=3)
     exact = event_histogram(principal=user, filters=Q(outcome="failure"), start=START, end=end)
@@ -248,6 +278,8 @@ def test_the_viewer_marks_an_estimated_histogram_and_exact_ones_not(known, brows
     html = estimated.content.decode()
     assert "Approximate · estimated from 1 event in 8" in html
     assert "(estimated from 1 event in 8)" in html  # the chart's own text says so too
+    assert "Top values estimated, as the histogram is, from 1 event in 8" in html
+    assert re.search(r'class="num facet-count" data-count="\d+">≈\d', html)
 
 
 def test_a_pattern_in_the_order_events_arrive_is_not_sampled_at_one_place(people, monkeypatch):
