@@ -604,8 +604,11 @@ def measure_shape(user, picks: dict, raw, runs: int) -> list[dict]:
         # has already made, so it is not timed here) is estimated from a sample.
         only_time = not params
         many = not event_count(principal=user, filters=condition)[1]
-        histogram = lambda: event_histogram(principal=user, filters=condition, start=start, end=newest,  # noqa: E731
-                                            only_time=only_time, many=many)
+
+        def histogram(condition=condition, start=start, only_time=only_time, many=many):
+            return event_histogram(principal=user, filters=condition, start=start, end=newest, only_time=only_time,
+                                   many=many)
+
         # The viewer passes the histogram to the facets: an estimated one's sample gives them.
         drawn = histogram()
         calls = (
