@@ -46,7 +46,16 @@ def _query_param(name: str, description: str, schema: dict | None = None, **extr
 
 _STRINGS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
 
+# `activity`: whose events. The API's default is `all`, unlike the viewer's (apps.search.params).
+_ACTIVITY_HELP = ("Whose activity: `systems` (the events systems sent, the console viewer's default), `console` "
+                  "(the console's own records of its use: category `audit`, actions `audit.*`: who viewed, "
+                  "searched, exported, changed what) or `all` (both). The API's default is `all`: clients "
+                  "got every event before this parameter existed, and narrowing their default would drop the "
+                  "console's records from their pulls without a word. Any other value is a 400 naming `activity`.")
+_ACTIVITY_SCHEMA = {"type": "string", "enum": ["systems", "console", "all"], "default": "all"}
+
 _LIST_PARAMETERS = [
+    _query_param("activity", _ACTIVITY_HELP, _ACTIVITY_SCHEMA),
     _query_param("q", "A query in the query language, e.g. "
                       "`event_type:authentication.login AND status:failed AND timestamp:>now-24h`. "
                       "An invalid query is a 400 whose error gives the `position` of the problem."),
@@ -213,6 +222,7 @@ _SCHEMAS = {
             "cursor": {"type": "string", "description": "`next_page` of the previous answer (same body otherwise)."},
             "include_details": {"type": "boolean", "default": True,
                                 "description": "False leaves out changes, metadata and user_agent."},
+            "activity": {**_ACTIVITY_SCHEMA, "description": _ACTIVITY_HELP},
         },
     },
     "SearchFilters": _FILTERS_SCHEMA,
@@ -246,6 +256,7 @@ _SCHEMAS = {
             "end_time": {"type": "string", "description": _TIME_HELP},
             "filters": _ref("SearchFilters"),
             "sort": {**_SORT_SCHEMA, "description": "Oldest first (chain order) unless said otherwise."},
+            "activity": {**_ACTIVITY_SCHEMA, "description": _ACTIVITY_HELP},
         },
     },
     "IngestEvent": {

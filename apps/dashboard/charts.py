@@ -6,8 +6,9 @@ numbers beside it for anyone who cannot read the picture.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone as dt_timezone
 
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -15,7 +16,11 @@ SEVERITY_COLOURS = {"info": "#94a3b8", "low": "#38bdf8", "medium": "#f59e0b", "h
 
 
 def _label(moment: datetime, step: str) -> str:
-    return moment.strftime("%d %b %H:%M" if step == "hour" else "%d %b")
+    """An hour in the current time zone (the user's, activated by the view); a day bucket is a
+    UTC day (the rollups count whole UTC days), so it is named by its UTC date."""
+    if step == "hour":
+        return (timezone.localtime(moment) if timezone.is_aware(moment) else moment).strftime("%d %b %H:%M")
+    return (moment.astimezone(dt_timezone.utc) if timezone.is_aware(moment) else moment).strftime("%d %b")
 
 
 def column_chart(series: list[tuple[datetime, int]], *, step: str, label: str, width: int = 720, height: int = 160,

@@ -15,6 +15,7 @@ from apps.dashboard.reads import PERIODS, audit_window, dashboard_get
 from apps.events.query import QueryError
 from apps.rbac.audit_trail import audit_record
 from apps.rbac.permissions import requires
+from apps.rbac.preferences import user_zone
 from apps.search import activity
 from apps.search.filter_fields import BoundFilter
 from apps.search.scope_notes import scope_note
@@ -41,6 +42,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                  metadata={"period": board.period.key, "from_rollups": board.from_rollups, "total": board.total,
                            "activity": activity.CONSOLE if console else activity.SYSTEMS,
                            "window": [moment.isoformat() for moment in window] if window else None})
+    # Times are shown in the user's zone (their preference, apps.rbac): Django's date filter and
+    # the charts' hour labels read the zone activated here.
+    zone = user_zone(request.user)
+    with timezone.override(zone):
+        return _render(request, board, window, error, console, zone)
+
+
+def _render(request, board, window, error, console, zone) -> HttpResponse:
     ingestion_charts = []
     if board.ingestion:
         ingestion_charts = [
@@ -60,7 +69,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html", {
         "board": board, "panels": panels_for(request.user), "periods": PERIODS.values(), "ranked": ranked, "ingestion_charts": ingestion_charts,
         "activity_qs": f"&{activity.PARAM}={activity.CONSOLE}" if console else "",
-        "window": window, "window_qs": window_qs, "window_error": error, "scope_note": scope_note(user=request.user),
+        "zone_label": zone.key, "window": window, "window_qs": window_qs, "window_error": error, "scope_note": scope_note(user=request.user),
         "window_start": _iso(window[0]) if window else "",
         "window_end": _iso(window[1] - timedelta(seconds=1)) if window else "",  # the last second in it
         "activity_chart": charts.column_chart(board.series, step=board.series_step,

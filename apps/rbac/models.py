@@ -1,4 +1,5 @@
-"""Access control: roles and their assignments, teams, API tokens and auditor sign-in links."""
+"""Access control: roles and their assignments, teams, API tokens and auditor sign-in links; and
+each user's preferences (their time zone), which every feature app reads."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -6,6 +7,8 @@ from django.contrib.auth.models import Permission
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
+
+from apps.rbac.time_zones import validate_time_zone
 
 
 class Capability(models.Model):
@@ -257,3 +260,29 @@ class AuditorLink(models.Model):
         if self.revoked_at is not None:
             return "revoked"
         return "active" if self.expires_at > timezone.now() else "expired"
+
+
+class UserPreference(models.Model):
+    """How one console user likes the console shown: their time zone and the viewer's columns.
+
+    `time_zone` is the zone the dashboard and reports show times in, and the one the viewer
+    shows beside UTC (apps.rbac.time_zones). `columns` are the viewer's columns in order
+    (apps.viewer.columns); empty means the default set; the viewer remembers the last ones
+    picked (its `cols=` parameter) here.
+
+    Kept in this layer (moved from the viewer by rbac 0008 and viewer 0002, state only; the
+    table is the one events 0004 created) so that the viewer, the dashboard and reports read
+    the same preference without importing one another.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="event_preference")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    columns = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "audit_user_preference"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

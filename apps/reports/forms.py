@@ -1,7 +1,7 @@
 """The report and schedule forms; the API validates its JSON through ReportForm too."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, time, timedelta, timezone as dt_timezone
 
 from django import forms
 from django.utils import timezone
@@ -9,6 +9,8 @@ from django.utils import timezone
 from apps.events.query import QueryError, validate_query
 from apps.events.query.nodes import Value
 from apps.events.query.values import time_span
+from apps.rbac.preferences import preference_get
+from apps.rbac.time_zones import time_zone_names
 from apps.reports.frameworks_data import framework_list
 from apps.reports.models import METRICS, Format, Framework, Grouping, ReportType, Schedule
 from apps.reports.schedules import cron_valid, next_run
@@ -151,12 +153,29 @@ class ScheduleForm(ReportParametersForm):
                            widget=forms.TextInput(attrs={"class": "mono", "placeholder": "0 6 * * 1-5"}))
     run_at = forms.DateTimeField(required=False, label="Run once at (UTC)",
                                  widget=forms.DateTimeInput(attrs={"placeholder": "2026-12-01 06:00"}))
+    # When a daily, weekly or monthly schedule runs, in its time zone (the user's, to begin with).
+    weekday = forms.TypedChoiceField(choices=Schedule.Weekday.choices, coerce=int, required=False,
+                                     label="Day of the week", help_text="Weekly schedules.",
+                                     error_messages={"invalid_choice": "%(value)s is not a day of the week; choose "
+                                                                       "Monday to Sunday."})
+    day_of_month = forms.IntegerField(required=False, min_value=1, max_value=31, label="Day of the month",
+                                      help_text="Monthly schedules. 29 to 31: the month's last day in shorter months.",
+                                      error_messages={"invalid": "Give a day of the month, 1 to 31."})
+    time_of_day = forms.TimeField(required=False, label="Time of day", input_formats=["%H:%M", "%H:%M:%S"],
+                                  widget=forms.TimeInput(format="%H:%M", attrs={"type": "time"}),
+                                  error_messages={"invalid": "Give a time of day as HH:MM, 00:00 to 23:59."})
+    time_zone = forms.ChoiceField(required=False, label="Time zone",
+                                  choices=lambda: [(zone, zone.replace("_", " ")) for zone in time_zone_names()],
+                                  help_text="The day, the time and the days a report covers are this zone's.",
+                                  error_messages={"invalid_choice": "%(value)s is not a time zone name such as "
+                                                                    "Europe/Paris or Asia/Tokyo."})
     recipients = forms.CharField(required=False, label="Email to",
                                  help_text="Addresses separated by commas or new lines.",
                                  widget=forms.Textarea(attrs={"rows": 2}))
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
 
-    field_order = ["name", "report_type", "framework", "period", "recurrence", "cron", "run_at", "recipients",
+    field_order = ["name", "report_type", "framework", "period", "recurrence", "weekday", "day_of_month", "time_of_day",
+                   "time_zone", "cron", "run_at", "recipients",
                    "subject", "query", "sections", "grouping", "metrics", "format", "include_evidence", "enabled"]
 
     def clean_recipients(self):
@@ -180,6 +199,16 @@ class ScheduleForm(ReportParametersForm):
         recurrence = cleaned.get("recurrence")
         if recurrence == Schedule.Recurrence.CRON and not cron_valid(cleaned.get("cron") or ""):
             self.add_error("cron", "Five fields, e.g. '0 6 * * 1' (06:00 UTC every Monday).")
+        # A day or time left empty is the one schedules always had (Monday, the 1st, 06:00); the
+        # zone, the user's own (their preference, UTC if none).
+        if cleaned.get("weekday") in (None, ""):
+            cleaned["weekday"] = Schedule.Weekday.MONDAY
+        if cleaned.get("day_of_month") is None and "day_of_month" not in self.errors:
+            cleaned["day_of_month"] = 1
+        if cleaned.get("time_of_day") is None and "time_of_day" not in self.errors:
+            cleaned["time_of_day"] = time(6, 0)
+        if not cleaned.get("time_zone") and "time_zone" not in self.errors:
+            cleaned["time_zone"] = self.user_time_zone()
         if recurrence == Schedule.Recurrence.ONCE:
             run_at = cleaned.get("run_at")
             if not run_at:
@@ -188,9 +217,14 @@ class ScheduleForm(ReportParametersForm):
                 self.add_error("run_at", "Choose a time in the future.")
         return cleaned
 
+    def user_time_zone(self) -> str:
+        return (preference_get(user=self.user).time_zone if self.user is not None else "") or "UTC"
+
     def schedule_values(self) -> dict:
         data = self.cleaned_data
         return {
+            "weekday": data["weekday"], "day_of_month": data["day_of_month"], "time_of_day": data["time_of_day"],
+            "time_zone": data["time_zone"],
             "name": data["name"], "report_type": data["report_type"], "framework": data.get("framework"),
             "query": data.get("query") or "", "subject": data.get("subject") or "",
             "grouping": data.get("grouping") or "", "metrics": data.get("metrics") or [],

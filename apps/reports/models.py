@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import uuid
 
+from datetime import time
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+from apps.rbac.time_zones import validate_time_zone
 
 
 class Framework(models.Model):
@@ -176,7 +181,23 @@ class ReportFile(models.Model):
 
 
 class Schedule(ReportParameters):
-    """A report made again and again (or once, later) by the worker, and mailed to recipients."""
+    """A report made again and again (or once, later) by the worker, and mailed to recipients.
+
+    Daily, weekly and monthly schedules run at `time_of_day` in `time_zone` (the owner's zone
+    when they made it), weekly ones on `weekday`, monthly ones on `day_of_month` (a day the
+    month does not have, 29 to 31, is its last day); their periods ("the previous day", ...)
+    are days of that zone too. A cron expression is read in UTC. apps.reports.schedules
+    computes the runs.
+    """
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
 
     class Recurrence(models.TextChoices):
         ONCE = "once", "One time"
@@ -200,6 +221,12 @@ class Schedule(ReportParameters):
     cron = models.CharField(max_length=120, blank=True, default="",
                             help_text="Five fields, UTC: minute hour day-of-month month day-of-week.")
     run_at = models.DateTimeField(null=True, blank=True, help_text="One time: when to make it (UTC).")
+    # The defaults are the times every schedule ran at before they could be chosen: 06:00 UTC,
+    # weekly on Mondays, monthly on the 1st.
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices, default=Weekday.MONDAY)
+    day_of_month = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(31)])
+    time_of_day = models.TimeField(default=time(6, 0))
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     recipients = ArrayField(models.EmailField(), default=list, blank=True)
     enabled = models.BooleanField(default=True)
     next_run_at = models.DateTimeField(null=True, blank=True)
@@ -211,6 +238,26 @@ class Schedule(ReportParameters):
         ordering = ["name"]
         indexes = [models.Index(fields=["next_run_at"], name="schedule_due",
                                 condition=models.Q(enabled=True))]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="schedule_weekday_valid"),
+            models.CheckConstraint(condition=models.Q(day_of_month__gte=1, day_of_month__lte=31),
+                                   name="schedule_day_of_month_valid"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def when(self) -> str:
+        """When it runs, in words: "Weekly, Mondays at 06:00 (Asia/Tokyo)"."""
+        if self.recurrence == self.Recurrence.CRON:
+            return f"Cron {self.cron} (UTC)"
+        if self.recurrence == self.Recurrence.ONCE:
+            return f"Once, {self.run_at:%Y-%m-%d %H:%M} UTC" if self.run_at else "Once"
+        at = f"at {self.time_of_day:%H:%M} ({self.time_zone or 'UTC'})"
+        if self.recurrence == self.Recurrence.WEEKLY:
+            return f"Weekly, {self.Weekday(self.weekday).label}s {at}"
+        if self.recurrence == self.Recurrence.MONTHLY:
+            last = " (or the month's last day)" if self.day_of_month > 28 else ""
+            return f"Monthly, on day {self.day_of_month}{last} {at}"
+        return f"Daily {at}"

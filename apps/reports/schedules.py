@@ -1,9 +1,11 @@
 """Report schedules: when each runs next, which period it covers, and mailing what it made."""
 from __future__ import annotations
 
+import calendar
 import logging
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import date, datetime, time, timedelta, timezone as dt_timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from django.conf import settings
@@ -11,19 +13,16 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 
 from apps.rbac.audit_trail import Actor, audit_record
+from apps.rbac.time_zones import zone_named
 from apps.reports.generation import report_title, reports_root
 from apps.reports.models import Report, Schedule
 
 logger = logging.getLogger(__name__)
 
-# Daily, weekly and monthly reports are made at 06:00 UTC, after the day they cover has ended.
-_CRONS = {
-    Schedule.Recurrence.DAILY: "0 6 * * *",
-    Schedule.Recurrence.WEEKLY: "0 6 * * 1",
-    Schedule.Recurrence.MONTHLY: "0 6 1 * *",
-}
 # Attachments above this size are linked instead of attached.
 MAX_ATTACHMENT = 10 * 1024 * 1024
+# Enough days to reach the next run of any schedule: a monthly one is at most a month and a day away.
+_SEARCH_DAYS = 40
 
 
 def cron_valid(expression: str) -> bool:
@@ -31,25 +30,63 @@ def cron_valid(expression: str) -> bool:
 
 
 def next_run(schedule: Schedule, *, after: datetime) -> datetime | None:
+    """The first run strictly after `after` (UTC), None for a one-off that ran.
+
+    Daily, weekly and monthly: the schedule's time of day on its next day (any day; its weekday;
+    its day of the month, or the month's last day when the month is shorter) in its time zone,
+    read as a wall clock there. A time that the clocks skip when they go forward (02:30 on a
+    spring-forward night in Europe) runs as late as the skip makes it (03:30, once); a time
+    they pass twice when they go back runs the first time only.
+    """
     if schedule.recurrence == Schedule.Recurrence.ONCE:
         return None if schedule.last_run_at else schedule.run_at
-    expression = schedule.cron if schedule.recurrence == Schedule.Recurrence.CRON else _CRONS[schedule.recurrence]
-    return croniter(expression, after.astimezone(dt_timezone.utc)).get_next(datetime)
+    if schedule.recurrence == Schedule.Recurrence.CRON:
+        return croniter(schedule.cron, after.astimezone(dt_timezone.utc)).get_next(datetime)
+    zone = zone_named(schedule.time_zone)
+    day = after.astimezone(zone).date()
+    for _ in range(_SEARCH_DAYS):
+        if _runs_on(schedule, day):
+            moment = wall_clock(day, schedule.time_of_day, zone)
+            if moment > after:
+                return moment
+        day += timedelta(days=1)
+    raise AssertionError(f"no run of schedule {schedule.pk} within {_SEARCH_DAYS} days")  # cannot happen
+
+
+def _runs_on(schedule: Schedule, day: date) -> bool:
+    if schedule.recurrence == Schedule.Recurrence.WEEKLY:
+        return day.weekday() == schedule.weekday
+    if schedule.recurrence == Schedule.Recurrence.MONTHLY:
+        return day.day == min(schedule.day_of_month, calendar.monthrange(day.year, day.month)[1])
+    return True
+
+
+def wall_clock(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The moment (UTC) a clock in `zone` shows `at` on `day`: the first of two when the clocks go
+    back; when they go forward over it, the moment as far past the skip as `at` was into it."""
+    # fold=0 reads a skipped time with the offset before the change, which lands it past the skip.
+    return datetime.combine(day, at, tzinfo=zone).replace(fold=0).astimezone(dt_timezone.utc)
 
 
 def period_of(schedule: Schedule, *, at: datetime) -> tuple[datetime, datetime]:
-    """The period a run at `at` covers; whole UTC days end at the midnight before `at`."""
-    midnight = at.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    """The period a run at `at` covers; whole days (of the schedule's time zone) end at the
+    midnight before `at`."""
+    zone = zone_named(schedule.time_zone)
+    today = at.astimezone(zone).date()
     period = schedule.period
+
+    def midnight(day: date) -> datetime:
+        return wall_clock(day, time(0, 0), zone)
+
     if period == Schedule.Period.PREVIOUS_DAY:
-        return midnight - timedelta(days=1), midnight
+        return midnight(today - timedelta(days=1)), midnight(today)
     if period == Schedule.Period.PREVIOUS_WEEK:
-        monday = midnight - timedelta(days=midnight.weekday())
-        return monday - timedelta(days=7), monday
+        monday = today - timedelta(days=today.weekday())
+        return midnight(monday - timedelta(days=7)), midnight(monday)
     if period == Schedule.Period.PREVIOUS_MONTH:
-        first = midnight.replace(day=1)
+        first = today.replace(day=1)
         previous = (first - timedelta(days=1)).replace(day=1)
-        return previous, first
+        return midnight(previous), midnight(first)
     days = {Schedule.Period.LAST_7D: 7, Schedule.Period.LAST_30D: 30, Schedule.Period.LAST_90D: 90}[period]
     end = at.astimezone(dt_timezone.utc).replace(microsecond=0)
     return end - timedelta(days=days), end

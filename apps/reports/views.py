@@ -24,6 +24,7 @@ from apps.reports.tasks import report_request
 from apps.reports.models import Control, Evidence, Framework, Schedule
 from apps.reports.sections import DESCRIPTIONS, sections_for
 from apps.rbac.permissions import requires
+from apps.rbac.preferences import user_zone
 
 # The live preview gives up rather than keep the page waiting; the report itself has no limit.
 PREVIEW_TIMEOUT_MS = 4000
@@ -47,10 +48,12 @@ def report_index(request: HttpRequest) -> HttpResponse:
     reports = list(reports_for(request.user)[:50])
     for report in reports:
         report.display_title = report_title(report)
-    return render(request, "reports/index.html", {
-        "form": form, "reports": reports, "descriptions": DESCRIPTIONS,
-        "polling": any(not r.is_finished for r in reports),
-    })
+    zone = user_zone(request.user)
+    with timezone.override(zone):  # when each was asked for, in the user's zone; periods stay UTC
+        return render(request, "reports/index.html", {
+            "form": form, "reports": reports, "descriptions": DESCRIPTIONS, "zone_label": zone.key,
+            "polling": any(not r.is_finished for r in reports),
+        })
 
 
 @require_http_methods(["GET"])
@@ -99,8 +102,10 @@ def report_detail(request: HttpRequest, pk) -> HttpResponse:
     report = report_for(request.user, pk)
     report.display_title = report_title(report)
     template = "reports/_status.html" if request.htmx else "reports/detail.html"
-    return render(request, template, {"report": report, "files": {f.kind: f for f in report.files.all()},
-                                      "f": report.figures})
+    zone = user_zone(request.user)
+    with timezone.override(zone):  # when it was asked for, in the user's zone; the period stays UTC
+        return render(request, template, {"report": report, "files": {f.kind: f for f in report.files.all()},
+                                          "f": report.figures, "zone_label": zone.key})
 
 
 @require_http_methods(["GET"])
@@ -136,7 +141,9 @@ def file_response(report, kind: str, *, actor: Actor) -> FileResponse:
 @require_http_methods(["GET"])
 @requires(GENERATE_REPORTS, audit_action="audit.report.schedules")
 def schedule_index(request: HttpRequest) -> HttpResponse:
-    return render(request, "reports/schedules.html", {"schedules": schedules_for(request.user)})
+    zone = user_zone(request.user)
+    with timezone.override(zone):  # next and last runs in the user's zone
+        return render(request, "reports/schedules.html", {"schedules": schedules_for(request.user), "zone_label": zone.key})
 
 
 @require_http_methods(["GET", "POST"])
@@ -162,9 +169,12 @@ def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                              resource_type="report_schedule", resource_id=str(schedule.pk), resource_name=schedule.name,
                              description=f"Report schedule “{schedule.name}” {'changed' if before else 'created'}",
                              changes={"before": before, "after": _schedule_state(schedule)})
-            messages.success(request, f"Schedule “{schedule.name}” saved; next run "
-                                      f"{schedule.next_run_at:%Y-%m-%d %H:%M} UTC." if schedule.next_run_at
-                             else f"Schedule “{schedule.name}” saved (disabled).")
+            if schedule.next_run_at:
+                zone = user_zone(request.user)
+                messages.success(request, f"Schedule “{schedule.name}” saved ({schedule.when}); next run "
+                                          f"{schedule.next_run_at.astimezone(zone):%A %Y-%m-%d %H:%M} {zone.key}.")
+            else:
+                messages.success(request, f"Schedule “{schedule.name}” saved (disabled).")
             if schedule.recipients and settings.EMAIL_BACKEND in _NO_MAIL_SERVER:
                 messages.warning(request, "No mail server is set up (EMAIL_URL), so these reports will be made and kept "
                                           "here but not mailed to " + ", ".join(schedule.recipients) + ".")
@@ -174,7 +184,9 @@ def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if schedule is not None:
             initial = {**_schedule_state(schedule), "framework": schedule.framework.key if schedule.framework_id else None,
                        "recipients": ", ".join(schedule.recipients)}
-        form = ScheduleForm(initial=initial or {"recurrence": "weekly", "period": "previous_week", "enabled": True},
+        form = ScheduleForm(initial=initial or {"recurrence": "weekly", "period": "previous_week", "enabled": True,
+                                                "weekday": Schedule.Weekday.MONDAY, "day_of_month": 1,
+                                                "time_of_day": "06:00", "time_zone": user_zone(request.user).key},
                             user=request.user)
     return render(request, "reports/schedule_form.html", {"form": form, "schedule": schedule})
 
@@ -205,6 +217,8 @@ def _schedule_state(schedule: Schedule) -> dict:
         "framework": schedule.framework.key if schedule.framework_id else None, "query": schedule.query,
         "subject": schedule.subject, "period": schedule.period, "recurrence": schedule.recurrence,
         "cron": schedule.cron, "run_at": schedule.run_at.isoformat() if schedule.run_at else None,
+        "weekday": schedule.weekday, "day_of_month": schedule.day_of_month,
+        "time_of_day": schedule.time_of_day.strftime("%H:%M"), "time_zone": schedule.time_zone,
         "recipients": list(schedule.recipients), "format": schedule.format, "sections": list(schedule.sections),
         "grouping": schedule.grouping, "metrics": list(schedule.metrics),
         "include_evidence": schedule.include_evidence, "enabled": schedule.enabled,

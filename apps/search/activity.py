@@ -12,8 +12,9 @@ A search that asks for the console's records by name (`category:audit`, `action:
 only applies when the search says nothing about them.
 
 The choice narrows what the visibility rule allows, never widens it: it is ANDed to the
-condition that is then applied to `Event.objects.visible_to(principal)`. The API is not
-concerned: its clients ask for what they want (`category:audit` or `NOT category:audit`).
+condition that is then applied to `Event.objects.visible_to(principal)`. The API takes the same
+`activity` (GET /api/v1/audit-logs, the search and export bodies) with another default, "all":
+its clients got the console's records before the parameter existed (apps.search.params).
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from apps.search.filter_fields import event_type_q
 from apps.search.formats import TEMPLATE
 from apps.search.params import (
     NUL_MESSAGE, SORT_FIELDS, SORT_ORDERS, DEFAULT_LIMIT, EXPORT_FORMATS, MAX_LIMIT, MAX_OFFSET,
-    Search, SearchInvalid, field_q, nul_paths, query_error, int_param,
+    Search, SearchInvalid, activity_condition, field_q, nul_paths, query_error, int_param,
 )
 
 # --- POST bodies -----------------------------------------------------------------------------
@@ -41,8 +41,9 @@ _ACTOR_FIELDS = {
     "ip_addresses": "ip_address",
 }
 _FILTER_KEYS = set(_BODY_FIELDS) | {"event_type", "event_types", "date_range", "actors"}
-_SEARCH_KEYS = {"query", "q", "start_time", "end_time", "filters", "sort", "limit", "page", "cursor", "include_details"}
-_EXPORT_KEYS = {"format", "template", "query", "q", "start_time", "end_time", "filters", "sort"}
+_SEARCH_KEYS = {"query", "q", "start_time", "end_time", "filters", "sort", "limit", "page", "cursor", "include_details",
+                "activity"}
+_EXPORT_KEYS = {"format", "template", "query", "q", "start_time", "end_time", "filters", "sort", "activity"}
 
 
 def search_from_body(body, *, now: datetime, export: bool = False) -> Search:
@@ -83,6 +84,10 @@ def search_from_body(body, *, now: datetime, export: bool = False) -> Search:
     if bounds:
         search.start, search.end = bounds[0], bounds[1]
         parts.append(bounds[2])
+    # Whose activity (apps.search.params.activity_condition): every event unless the body says.
+    part = attempt(activity_condition, body.get("activity"))
+    if part:
+        parts.append(part)
     filters = body.get("filters")
     if filters is not None:
         condition = attempt(_filters_q, filters, now, search)

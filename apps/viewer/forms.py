@@ -9,7 +9,9 @@ from django.utils.text import slugify
 
 from apps.viewer.columns import COLUMNS, DEFAULT_COLUMNS
 from apps.search.filters import filter_q
-from apps.viewer.models import SavedQuery, UserPreference, time_zone_names, validate_time_zone
+from apps.rbac.models import UserPreference
+from apps.rbac.time_zones import time_zone_names, validate_time_zone
+from apps.viewer.models import SavedQuery
 from apps.viewer.saved_queries import SAVED_PARAMS, querystring_clean
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.viewer.columns import DEFAULT_COLUMNS
 from apps.viewer.forms import PreferenceForm, SavedQueryForm
-from apps.viewer.preferences import preference_get, preference_update
+from apps.rbac.preferences import preference_get, preference_update
 from apps.viewer.saved_queries import (
     querystring_summary, saved_query_create, saved_query_delete, saved_query_for_change, saved_query_list,
     saved_query_update,

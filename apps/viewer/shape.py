@@ -61,7 +61,9 @@ def histogram_svg(histogram: shape.Histogram, params: QueryDict) -> SafeString:
     parts = [format_html(
         '<svg class="histogram-chart" viewBox="0 0 {} {}" preserveAspectRatio="none" role="img" aria-label="{}"'
         ' data-start="{}" data-end="{}" data-step="{}">',
-        WIDTH, HEIGHT, f"{histogram.total} matching events per {histogram.step}, at most {histogram.top} in one",
+        WIDTH, HEIGHT, (f"about {histogram.total} matching events (estimated from 1 event in {histogram.sample_rate}) "
+                        f"per {histogram.step}, at most about {histogram.top} in one") if histogram.approximate else
+        f"{histogram.total} matching events per {histogram.step}, at most {histogram.top} in one",
         _iso(histogram.start), _iso(histogram.end), histogram.step)]
     parts.append(format_html('<line class="grid" x1="0" x2="{}" y1="{}" y2="{}"/>', WIDTH, plot, plot))
     for index, (begin, finish, counts) in enumerate(bars):
@@ -69,7 +71,9 @@ def histogram_svg(histogram: shape.Histogram, params: QueryDict) -> SafeString:
         x = index * width + gap / 2
         link = "?" + viewer_querystring(params, drop=_DROP, start_date=_iso(begin),
                                         end_date=_iso(finish - timedelta(seconds=1)))
-        label = f"{begin.astimezone(dt_timezone.utc).strftime(_LABEL[histogram.step])} UTC: {total} event{'s' if total != 1 else ''}"
+        about = "≈ " if histogram.approximate else ""
+        label = (f"{begin.astimezone(dt_timezone.utc).strftime(_LABEL[histogram.step])} UTC: {about}{total} "
+                 f"event{'s' if total != 1 else ''}")
         label += "".join(f", {counts[o]} {o}" for o in shape.OUTCOMES if counts.get(o))
         parts.append(format_html('<a class="hbar" href="{}" data-start="{}" data-end="{}"><title>{}</title>'
                                  '<rect class="hhit" x="{}" y="0" width="{}" height="{}"/>',

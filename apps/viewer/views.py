@@ -18,7 +18,7 @@ from apps.viewer.columns import BY_KEY as COLUMNS_BY_KEY, COLUMNS, columns_chose
 from apps.events.diff import changes_diff, json_leaves
 from apps.search.filters import FILTER_BAR_FIELDS, EventFilterSet, filter_q
 from apps.viewer.links import event_pivots, viewer_querystring
-from apps.viewer.preferences import preference_get, preference_remember_columns, zone_of
+from apps.rbac.preferences import preference_get, preference_remember_columns, zone_of
 from apps.events.query import fields_help
 from apps.viewer.saved_queries import querystring_clean, saved_query_get, saved_query_list
 from apps.search.serialize import event_as_json
@@ -61,10 +61,13 @@ def event_list(request: HttpRequest) -> HttpResponse:
         if span is not None:
             # Nothing but a time range over the systems' events: the rollups may answer (see event_histogram).
             only_time = activity == activity_choice.SYSTEMS and set(filterset.active) <= {"range", "start_date", "end_date"}
+            # More matches than the list counts exactly: the histogram is estimated from a sample.
             histogram = shape.event_histogram(principal=request.user, filters=condition, start=span[0], end=span[1],
-                                              only_time=only_time)
+                                              only_time=only_time, many=not page.total_is_exact)
         if page.events:
-            facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition), params)
+            # An estimated histogram's sample gives the facets too (apps.search.shape.event_facets).
+            facets = viewer_shape.facet_links(shape.event_facets(principal=request.user, filters=condition,
+                                                                 histogram=histogram), params)
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
                  description=f"{request.user.get_username()} listed events",
                  metadata={"query": request.GET.dict(), "activity": activity, "returned": len(page.events) if page else 0,
@@ -80,6 +83,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "saved": saved, "scope_note": scope_note(user=request.user) if template.endswith(".html") else None,
         "histogram": histogram, "histogram_outcomes": shape.OUTCOMES, "histogram_svg": viewer_shape.histogram_svg(histogram, params) if histogram else "",
         "facets": facets, "facets_capped": page is not None and not page.total_is_exact, "facet_cap": reads.COUNT_CAP,
+        "facets_estimated": bool(facets) and facets[0][0].approximate,
         "activity": activity, "activity_param": params.get(activity_choice.PARAM, ""),
         "activity_links": [(key, label, viewer_querystring(link_params, activity=None if key == activity_choice.SYSTEMS else key))
                            for key, label in activity_choice.CHOICES.items()],

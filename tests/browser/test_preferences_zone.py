@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from apps.viewer.models import UserPreference
+from apps.rbac.models import UserPreference
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -183,3 +183,117 @@ def test_a_search_over_years_is_drawn_in_calendar_months_or_years_not_thousands_
     assert histogram.step == "month" and len(histogram.bars) == 84 <= MAX_BARS
     june_2023 = [counts for begin, _, counts in histogram.bars if (begin.year, begin.month) == (2023, 6)]
     assert june_2023 == [{"unknown": 1}] and histogram.total == 4  # no outcome given: unknown
+
+
+# --- a search with more matches than the list counts exactly: an estimated histogram ---------
+
+
+def sampled_expectation(user, known, condition, start, end, rate) -> Counter:
+    """Each visible match whose seq hashes to a multiple of `rate` (PostgreSQL's own hashint8, asked
+    for each seq apart), counted `rate` times in its hour."""
+    from django.db import connection
+
+    seqs = dict(Event.objects.values_list("event_id", "seq"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT s, hashint8(s) FROM unnest(%s::bigint[]) AS s", [list(seqs.values())])
+        hashes = dict(cursor.fetchall())
+    return Counter({key: n * rate for key, n in Counter(
+        (when(row).replace(minute=0), row["outcome"]) for row in seen(user, known)
+        if condition(row) and start <= when(row) < end and hashes[seqs[row["event_id"]]] % rate == 0).items()})
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_histogram_of_many_matches_is_estimated_from_every_nth_event_and_says_so(known, people, persona,
+                                                                                   monkeypatch):
+    from apps.search import shape
+
+    monkeypatch.setattr(shape, "SAMPLE_ROWS", 16)  # 120 events in the span: one in 8 is read
+    user, end = people[persona], START + timedelta(days=3)
+    histogram = event_histogram(principal=user, filters=~Q(action="iam.role.update"), start=START, end=end, many=True)
+
+    assert (histogram.approximate, histogram.sample_rate) == (True, 8)
+    got = Counter({(begin, outcome): n for begin, _, counts in histogram.bars for outcome, n in counts.items()})
+    assert got == sampled_expectation(user, known, lambda row: row["action"] != "iam.role.update", START, end, 8)
+    assert len(histogram.bars) == 72
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_facets_of_an_estimated_histogram_are_its_samples_top_values(known, people, persona, monkeypatch):
+    from django.db import connection
+
+    from apps.search import shape
+
+    monkeypatch.setattr(shape, "SAMPLE_ROWS", 16)  # one event in 8
+    user, end = people[persona], START + timedelta(days=3)
+    histogram = event_histogram(principal=user, filters=Q(), start=START, end=end, many=True)
+    facets = {facet.key: facet for facet in event_facets(principal=user, filters=Q(), histogram=histogram)}
+
+    seqs = dict(Event.objects.values_list("event_id", "seq"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT s, hashint8(s) FROM unnest(%s::bigint[]) AS s", [list(seqs.values())])
+        hashes = dict(cursor.fetchall())
+    sampled = [row for row in seen(user, known) if when(row) < end and hashes[seqs[row["event_id"]]] % 8 == 0]
+
+    def top(values) -> list[tuple[str, int]]:
+        counted = Counter(value for value in values if value)
+        return [(value, n * 8) for value, n in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:5]]
+
+    assert all(facet.approximate for facet in facets.values())
+    assert facets["actor"].values == top((row["actor"]["email"] or row["actor"]["id"]).lower() for row in sampled)
+    assert facets["action"].values == top(row["action"] for row in sampled)
+    assert facets["outcome"].values == top(row["outcome"] for row in sampled)
+    assert facets["ip"].values == top(row["ip_address"] for row in sampled)
+    # Without an estimated histogram, the facets are counted exactly, as before.
+    assert not any(facet.approximate for facet in event_facets(principal=user, filters=Q()))
+
+
+def test_the_estimate_is_exact_when_the_span_is_small_enough_to_read_whole(known, people):
+    user, end = people["admin"], START + timedelta(days=3)
+    exact = event_histogram(principal=user, filters=Q(outcome="failure"), start=START, end=end)
+    estimated = event_histogram(principal=user, filters=Q(outcome="failure"), start=START, end=end, many=True)
+    assert (estimated.approximate, estimated.sample_rate) == (False, 1)
+    assert estimated.bars == exact.bars and exact.total > 0
+
+
+@pytest.mark.parametrize("events,rate", [(0, 1), (8_000, 1), (8_001, 2), (780_000, 128), (10_000_000, 2048)])
+def test_the_sample_rate_keeps_the_events_read_under_the_bound(events, rate):
+    from apps.search.shape import SAMPLE_ROWS, sample_rate_for
+
+    assert sample_rate_for(events) == rate and events / rate <= SAMPLE_ROWS
+
+
+def test_the_viewer_marks_an_estimated_histogram_and_exact_ones_not(known, browser_for, monkeypatch):
+    from apps.search import reads, shape
+
+    client = browser_for("analyst")
+    # A filter besides the time range (a range alone is read from the rollups, exactly).
+    url = "/events/?start_date=2026-01-10&end_date=2026-01-12&outcome=failure"
+    exact = client.get(url)
+    assert not exact.context["histogram"].approximate and "Approximate" not in exact.content.decode()
+
+    monkeypatch.setattr(reads, "COUNT_CAP", 10)  # the list now says "10+": more matches than it counts
+    monkeypatch.setattr(shape, "SAMPLE_ROWS", 16)
+    estimated = client.get(url)
+    assert estimated.context["histogram"].approximate
+    html = estimated.content.decode()
+    assert "Approximate · estimated from 1 event in 8" in html
+    assert "(estimated from 1 event in 8)" in html  # the chart's own text says so too
+    assert "Top values estimated, as the histogram is, from 1 event in 8" in html
+    assert re.search(r'class="num facet-count" data-count="\d+">≈\d', html)
+
+
+def test_a_pattern_in_the_order_events_arrive_is_not_sampled_at_one_place(people, monkeypatch):
+    """A client sends batches of 8 events in the same order, the first a failure: every 8th seq
+    would find all failures or none; the hashed sample finds some of each, near the truth."""
+    from apps.search import shape
+
+    event_ingest([{"event_id": f"batch-{i}", "timestamp": (START + timedelta(minutes=i)).isoformat(),
+                   "action": "job.step.run", "outcome": "failure" if i % 8 == 0 else "success"} for i in range(480)])
+    monkeypatch.setattr(shape, "SAMPLE_ROWS", 60)  # one event in 8
+    histogram = event_histogram(principal=people["admin"], filters=Q(), start=START, end=START + timedelta(days=1),
+                                many=True)
+    assert histogram.sample_rate == 8
+    estimated = Counter()
+    for _, _, counts in histogram.bars:
+        estimated.update(counts)
+    assert 0 < estimated["failure"] < 240 and 0 < estimated["success"]  # the truth: 60 failures, 420 successes

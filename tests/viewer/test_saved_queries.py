@@ -9,7 +9,8 @@ import re
 import pytest
 
 from apps.events.ingest import event_ingest
-from apps.viewer.models import SavedQuery, UserPreference
+from apps.rbac.models import UserPreference
+from apps.viewer.models import SavedQuery
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from apps.search import reads
 from apps.viewer import views
 from apps.events.chain import checkpoint_create
 from apps.events.ingest import event_ingest
-from apps.viewer.models import UserPreference
+from apps.rbac.models import UserPreference
 
 from tests.factories import as_owner
 

@@ -4,7 +4,7 @@ Their tables (audit_user_preference, audit_saved_query) were created by events 0
 their names; this migration only tells Django's state that the viewer owns them now, and
 events 0013 that the events app no longer does. `migrate` runs no SQL for either.
 """
-import apps.viewer.models
+import apps.rbac.time_zones
 import django.contrib.postgres.fields
 import django.db.models.deletion
 from django.conf import settings
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                     name='UserPreference',
                     fields=[
                         ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='event_preference', serialize=False, to=settings.AUTH_USER_MODEL)),
-                        ('time_zone', models.CharField(default='UTC', max_length=64, validators=[apps.viewer.models.validate_time_zone])),
+                        ('time_zone', models.CharField(default='UTC', max_length=64, validators=[apps.rbac.time_zones.validate_time_zone])),
                         ('columns', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=32), blank=True, default=list, size=None)),
                         ('updated_at', models.DateTimeField(auto_now=True)),
                     ],

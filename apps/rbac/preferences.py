@@ -1,15 +1,16 @@
-"""A console user's viewer preferences: their time zone and their columns."""
+"""A console user's preferences: their time zone (every page that shows times) and the viewer's columns."""
 from __future__ import annotations
 
 import zoneinfo
 
-from apps.viewer.models import UserPreference
+from apps.rbac.models import UserPreference
+from apps.rbac.time_zones import UTC_NAMES, zone_named
 
 
 def preference_get(*, user) -> UserPreference:
     """The user's preferences, unsaved defaults when they have none yet (no write on a read)."""
-    preference = UserPreference.objects.filter(user=user).first()
-    return preference or UserPreference(user=user)
+    preference = UserPreference.objects.filter(user=user).first() if getattr(user, "pk", None) else None
+    return preference or UserPreference(user=user if getattr(user, "pk", None) else None)
 
 
 def preference_update(*, user, time_zone: str, columns: list[str]) -> UserPreference:
@@ -32,9 +33,12 @@ def preference_remember_columns(*, preference: UserPreference, columns: list[str
 
 def zone_of(preference: UserPreference) -> zoneinfo.ZoneInfo | None:
     """The user's own time zone, or None when it is UTC (nothing to show beside UTC then)."""
-    if not preference.time_zone or preference.time_zone in ("UTC", "Etc/UTC"):
+    if not preference.time_zone or preference.time_zone in UTC_NAMES:
         return None
-    try:
-        return zoneinfo.ZoneInfo(preference.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
+    zone = zone_named(preference.time_zone)
+    return None if zone.key == "UTC" else zone
+
+
+def user_zone(user) -> zoneinfo.ZoneInfo:
+    """The zone to show `user` times in: their preference's, UTC when they chose none."""
+    return zone_named(preference_get(user=user).time_zone)
