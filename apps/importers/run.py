@@ -90,17 +90,19 @@ class _Run:
         self.max_bytes = max_bytes
         self.batch_size, self.preview = batch_size, preview
         self.events: list[dict] = []
+        self.stages: dict[str, object] = {}   # format name → its Requests, for formats that have one
 
     def records(self, name: str, module: ModuleType, pending: list[_Pending]) -> Iterator[list[dict]]:
         """Map and normalise a window of raw records; yields each batch as it fills."""
-        select = getattr(module, "select", None)
-        try:
-            left_out = select([p.record for p in pending]) if select else set()
-        except Exception:  # noqa: BLE001 - a selection tripping over hostile records leaves them all in, each mapped (or refused) on its own
-            left_out = set()
-        for index, item in enumerate(pending):
+        stages = self._stages(module)
+        for item in pending:
             self.summary.read += 1
-            if index in left_out:
+            verdict = stages.sort(item.record) if stages else "keep"
+            if stages and stages.dropped:
+                # A request's final stage let go of its started stage, held back from an earlier batch.
+                self.summary.skipped += stages.dropped
+                stages.dropped = 0
+            if verdict == "skip":
                 self.summary.skipped += 1
                 continue
             try:
@@ -111,13 +113,35 @@ class _Run:
             except Refused as error:
                 self.summary.refused.append(Problem(name, item.where, error.reason))
                 continue
-            self.summary.mapped += 1
-            if len(self.summary.preview) < self.preview:
-                self.summary.preview.append(event)
-            if not self.summary.dry_run:
-                self.events.append(event)
-                if len(self.events) >= self.batch_size:
-                    yield self.take()
+            if verdict == "hold":
+                stages.hold(item.record, event)
+                self.summary.skipped += stages.dropped
+                stages.dropped = 0
+                continue
+            yield from self._add(event)
+
+    def _add(self, event: dict) -> Iterator[list[dict]]:
+        self.summary.mapped += 1
+        if len(self.summary.preview) < self.preview:
+            self.summary.preview.append(event)
+        if not self.summary.dry_run:
+            self.events.append(event)
+            if len(self.events) >= self.batch_size:
+                yield self.take()
+
+    def _stages(self, module: ModuleType):
+        """The format's record of request stages for this import (Kubernetes), made on first use."""
+        if not hasattr(module, "Requests"):
+            return None
+        if module.NAME not in self.stages:
+            self.stages[module.NAME] = module.Requests()
+        return self.stages[module.NAME]
+
+    def released(self) -> Iterator[list[dict]]:
+        """The events held back until the end of the import (a request seen only at its start)."""
+        for stages in self.stages.values():
+            for event in stages.release():
+                yield from self._add(event)
 
     def take(self) -> list[dict]:
         events, self.events = self.events, []
@@ -238,6 +262,8 @@ def _batches(run: _Run, sources, chosen: ModuleType | None) -> Iterator[Prepared
                 yield chain_prepare(events)
         except FileUnreadable as error:
             run.summary.unreadable.append(Problem(name, error.where, error.reason + _stored_note(run.summary, name)))
+    for events in run.released():
+        yield chain_prepare(events)
     if run.events:
         yield chain_prepare(run.take())
 
