@@ -27,7 +27,7 @@ def test_a_glob_imports_every_matching_file_with_progress_on_stderr(db):
     out, err, error = _command("--format", "cloudtrail", str(STRATUS / "*.json"))
     assert error is None
     assert out.strip() == ("imported 310 events from 35 file(s); 0 already stored, 0 skipped, 0 refused, "
-                           "0 file(s) unreadable")
+                           "0 conflicting, 0 file(s) unreadable")
     assert "read 310  imported 310  duplicates 0  skipped 0  refused 0" in err
     assert Event.objects.count() == 310
 

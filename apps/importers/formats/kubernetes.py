@@ -58,7 +58,7 @@ class Requests:
 
     def __init__(self) -> None:
         self.ended: set[str] = set()
-        self.waiting: dict[str, object] = {}
+        self.waiting: dict[str, list] = {}
         self.dropped = 0
 
     def sort(self, record) -> str:
@@ -67,25 +67,21 @@ class Requests:
             return self.KEEP
         if stage in _FINAL:
             self.ended.add(audit_id)
-            if self.waiting.pop(audit_id, None) is not None:
-                self.dropped += 1
+            self.dropped += len(self.waiting.pop(audit_id, ()))
             return self.KEEP
         if stage == "ResponseStarted":
             return self.SKIP if audit_id in self.ended else self.HOLD
         return self.KEEP
 
     def hold(self, record, item) -> None:
-        """Keep `item` (what the run will import) back until the end of the import."""
-        audit_id = _field(record, "auditID")
-        if audit_id in self.waiting:
-            # The same request started twice (a repeated line): the first is held, the second is one too many.
-            self.dropped += 1
-            return
-        self.waiting[audit_id] = item
+        """Keep `item` (what the run will import) back until the end of the import. A started
+        stage read twice is held twice, and the chain stores the same record once."""
+        self.waiting.setdefault(_field(record, "auditID"), []).append(item)
 
     def release(self) -> list:
-        """The held items of requests that never ended, in the order they were read."""
-        items, self.waiting = list(self.waiting.values()), {}
+        """The held items of requests that never ended, in the order their requests were first read."""
+        items = [item for held in self.waiting.values() for item in held]
+        self.waiting = {}
         return items
 
 

@@ -41,16 +41,17 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from None
         if progress:
             progress.done(summary)
-        for problem in summary.unreadable + summary.refused:
+        for problem in summary.problems:
             self.stderr.write(f"refused: {problem}")
         verb = "would import" if dry_run else "imported"
         self.stdout.write(
             f"{verb} {summary.mapped if dry_run else summary.imported} events "
             f"from {len(summary.files)} file(s); {summary.duplicates} already stored, {summary.skipped} skipped, "
-            f"{len(summary.refused)} refused, {len(summary.unreadable)} file(s) unreadable"
+            f"{len(summary.refused)} refused, {len(summary.conflicts)} conflicting, "
+            f"{len(summary.unreadable)} file(s) unreadable"
         )
         if not summary.ok:
-            raise CommandError(f"{len(summary.refused) + len(summary.unreadable)} problem(s), listed above", returncode=2)
+            raise CommandError(f"{len(summary.problems)} problem(s), listed above", returncode=2)
 
 
 def _expand(patterns: list[str]) -> list[str]:
