@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 from django.utils import timezone
 
+from apps.events.bulk_load import bulk_appends
 from apps.events.chain import Prepared, chain_append, chain_prepare
 from apps.events.ingest import event_conflicts
 from apps.events.schema import FieldError, is_sensitive, normalize_event
@@ -221,6 +222,7 @@ def import_run(
     preview: int = 0,
     progress: Callable[[ImportSummary], None] | None = None,
     max_bytes: int | None = None,
+    bulk: bool = False,
     request=None,
     actor: Actor | None = None,
 ) -> ImportSummary:
@@ -230,7 +232,8 @@ def import_run(
     `projects`, a project-limited ingest token's projects, are enforced as event_ingest does.
     With dry_run nothing is stored: the summary counts what would be, and `preview` keeps the
     first mapped events. `max_bytes` bounds each file's size once decompressed (the API and the
-    page set it; a gzip bomb is refused instead of filling memory). The import itself is
+    page set it; a gzip bomb is refused instead of filling memory). `bulk` (the command, for
+    large files) merges the search index's pending list beside the appends. The import itself is
     recorded in the console's audit trail.
     """
     chosen = None
@@ -249,21 +252,16 @@ def import_run(
     else:
         # Reading and mapping the next batch (in a thread) overlaps the database writing this
         # one: chain_append waits on PostgreSQL with the GIL released. The appends stay in
-        # this thread, on its connection and in its transaction.
-        for prepared, origins in _ahead(batches):
-            appended = chain_append(prepared)
-            # After the append's commit, outside the chain-head lock: what chain_append took for
-            # a duplicate was not stored, and stored events do not change, so nothing is undone;
-            # an event_id already naming other content is refused, as the API answers it 409.
-            conflicts = set(event_conflicts(prepared.events, appended, now=run.now))
-            for index in sorted(conflicts):
-                file, where = origins[index]
-                summary.conflicts.append(Problem(file, where, _CONFLICT.format(event_id=appended[index].event_id)))
-            created = sum(1 for item in appended if not item.duplicate)
-            summary.imported += created
-            summary.duplicates += len(appended) - created - len(conflicts)
-            if progress:
-                progress(summary)
+        # this thread, on its connection and in its transaction. A bulk import (the command's)
+        # has the search index's pending list merged on another connection meanwhile, off the
+        # chain-head lock (apps.events.bulk_load).
+        with bulk_appends(merge_aside=bulk) as appends:
+            for prepared, origins in _ahead(batches):
+                with appends.appending():
+                    appended = chain_append(prepared)
+                _count(summary, prepared, origins, appended, run.now)
+                if progress:
+                    progress(summary)
     if not dry_run:
         audit_record(
             action="audit.importers.import", request=request, actor=actor,
@@ -275,6 +273,20 @@ def import_run(
                      | {"problems": [p.as_dict() for p in summary.problems[:50]]},
         )
     return summary
+
+
+def _count(summary: ImportSummary, prepared: Prepared, origins: list[tuple[str, str]], appended, now) -> None:
+    """Count what chain_append did with a batch. After the append's commit, outside the chain-head
+    lock: what chain_append took for a duplicate was not stored, and stored events do not change,
+    so nothing is undone; an event_id already naming other content is refused, as the API
+    answers it 409."""
+    conflicts = set(event_conflicts(prepared.events, appended, now=now))
+    for index in sorted(conflicts):
+        file, where = origins[index]
+        summary.conflicts.append(Problem(file, where, _CONFLICT.format(event_id=appended[index].event_id)))
+    created = sum(1 for item in appended if not item.duplicate)
+    summary.imported += created
+    summary.duplicates += len(appended) - created - len(conflicts)
 
 
 def _batches(run: _Run, sources, chosen: ModuleType | None) -> Iterator[tuple[Prepared, list[tuple[str, str]]]]:

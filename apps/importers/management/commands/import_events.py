@@ -42,7 +42,8 @@ class Command(BaseCommand):
 
             try:
                 summary = import_run(sources(), format=format, project=project, batch_size=batch_size,
-                                     dry_run=dry_run, progress=progress, actor=Actor.system("import_events"))
+                                     dry_run=dry_run, progress=progress, bulk=True,
+                                     actor=Actor.system("import_events"))
             except ImportFailed as error:
                 raise CommandError(str(error)) from None
         if progress:
