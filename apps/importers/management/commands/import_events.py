@@ -88,8 +88,9 @@ class _Progress:
     stdin), a bar with the share of bytes read and the time left. On a terminal one line is
     rewritten at most twice a second; into a file or a pipe a line is added every 10 seconds.
 
-    The share is of the bytes read from disk (compressed ones for a gzip file), by the import's
-    reader, which runs up to a few batches ahead of what is stored.
+    The share is of the bytes read from disk (compressed ones for a gzip file) by the import's
+    reader, which runs a few batches ahead of the appends, times the share of the records read
+    that are done with (stored, found stored, skipped or refused).
     """
 
     WIDTH = 24
@@ -119,10 +120,11 @@ class _Progress:
         self._write(self._line(summary, time.monotonic(), finished=True), final=True)
 
     def _write(self, line: str, *, final: bool) -> None:
+        plain = lambda text: text  # noqa: E731 - not the red of Django's stderr: this is no error
         if self.tty:
-            self.stream.write("\r" + line + "\x1b[K", ending="\n" if final else "")
+            self.stream.write("\r" + line + "\x1b[K", style_func=plain, ending="\n" if final else "")
         else:
-            self.stream.write(line)
+            self.stream.write(line, style_func=plain)
         self.stream.flush()
 
     def _bytes_read(self) -> int:
@@ -136,14 +138,17 @@ class _Progress:
 
     def _line(self, summary: ImportSummary, now: float, finished: bool = False) -> str:
         elapsed = max(now - self.started, 1e-6)
-        rate = summary.read / elapsed
+        # The reader runs a few batches ahead of the appends: the records it mapped that are
+        # not appended yet are not done.
+        appended = summary.imported + summary.duplicates + len(summary.conflicts)
+        done = summary.read - max(summary.mapped - appended, 0)
         counts = (f"read {summary.read:,}  imported {summary.imported:,}  duplicates {summary.duplicates:,}  "
                   f"skipped {summary.skipped:,}  refused {len(summary.refused):,}"
                   + (f"  conflicting {len(summary.conflicts):,}" if summary.conflicts else "")
-                  + f"  ({rate:,.0f} records/s)")
+                  + f"  ({done / elapsed:,.0f} records/s)")
         if not self.total or finished:
             return counts
-        share = min(self._bytes_read() / self.total, 1.0)
+        share = min(self._bytes_read() / self.total, 1.0) * (done / summary.read if summary.read else 0.0)
         filled = int(share * self.WIDTH)
         left = f"  about {_duration(elapsed * (1 - share) / share)} left" if share > 0.01 else ""
         return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {share:4.0%}  {counts}{left}"
