@@ -6,7 +6,9 @@ apps.events.chain.chain_append, which takes the chain-head lock for each batch, 
 `event_ingest` does. A record that cannot be mapped or normalised is reported with its file,
 line or index and reason, and the others are imported; a batch is stored whole or not at all.
 The event_id of each record comes from the source's id and a digest of the record, so a
-repeated import stores nothing new (chain_append reports those as duplicates).
+repeated import stores nothing new (chain_append reports those as duplicates); an id already
+taken by an event with other content is reported as a conflict with the record's file and
+line, as the API answers 409 for it (apps.events.ingest.event_conflicts).
 """
 from __future__ import annotations
 
@@ -153,7 +155,7 @@ class _Run:
             self.stages[module.NAME] = module.Requests()
         return self.stages[module.NAME]
 
-    def released(self) -> Iterator[list[dict]]:
+    def released(self) -> Iterator[_Batch]:
         """The events held back until the end of the import (a request seen only at its start)."""
         for stages in self.stages.values():
             for event, origin in stages.release():
