@@ -152,16 +152,8 @@ def _append_unless_conflicting(events: list[dict], *, now) -> list[Appended]:
     field: nothing of the stored event is revealed.
     """
     appended = chain_append(events)
-    repeated = [index for index, item in enumerate(appended) if item.duplicate]
-    if not repeated:
-        return appended
     # Still under the chain-head lock chain_append took: the stored events cannot change.
-    stored = {
-        row["event_id"]: row
-        for row in Event.objects.filter(event_id__in={appended[i].event_id for i in repeated}).values(
-            "event_id", "seq", "received_at", "occurred_at", "prev_hash", "hash")
-    }
-    conflicts = [index for index in repeated if not _same_event(events[index], stored[appended[index].event_id], now)]
+    conflicts = event_conflicts(events, appended, now=now)
     if conflicts:
         raise IngestError(
             f"{len(conflicts)} of {len(events)} events reuse an event_id that names another event; nothing was stored",
@@ -171,6 +163,27 @@ def _append_unless_conflicting(events: list[dict], *, now) -> list[Appended]:
                     for index in conflicts],
         )
     return appended
+
+
+def event_conflicts(events: list[dict], appended: list[Appended], *, now=None) -> list[int]:
+    """Indexes of the events chain_append counted as duplicates whose event_id names a stored
+    event with other content: a conflict, not a repeat. `now` is the time normalize_event gave
+    the events sent without one (a retry of such an event is the same event at another time).
+
+    Only the hashes are compared, so a caller can refuse the event without showing anything of
+    the one stored under its id (another project's, perhaps). A stored event gone since
+    chain_append found it (retention) is not a conflict.
+    """
+    repeated = [index for index, item in enumerate(appended) if item.duplicate]
+    if not repeated:
+        return []
+    stored = {
+        row["event_id"]: row
+        for row in Event.objects.filter(event_id__in={appended[i].event_id for i in repeated}).values(
+            "event_id", "seq", "received_at", "occurred_at", "prev_hash", "hash")
+    }
+    return [index for index in repeated
+            if appended[index].event_id in stored and not _same_event(events[index], stored[appended[index].event_id], now)]
 
 
 def _same_event(event: dict, row: dict, now) -> bool:

@@ -26,6 +26,10 @@ SCHEMAS = {
             "duplicates": {"type": "integer", "description": "Records already stored (a repeated import stores nothing new)."},
             "skipped": {"type": "integer", "description": "Records that are not events of their own (a Kubernetes RequestReceived stage)."},
             "refused": {"type": "integer", "description": "Records that could not be mapped; each is in `problems`."},
+            "conflicts": {"type": "integer", "description": (
+                "Records whose event id is already taken by another stored event with other content (the same record "
+                "imported before under another project, or an event sent with that id): not stored, each in `problems`, "
+                "as POST /api/v1/events answers 409 for one; nothing of the other event is shown.")},
             "problems": {"type": "array", "items": {"type": "object", "properties": {
                 "file": {"type": "string"}, "where": {"type": "string", "description": "`line 12`, `record 5`, `line 3, record 2`."},
                 "reason": {"type": "string"}}}},

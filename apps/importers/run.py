@@ -6,7 +6,9 @@ apps.events.chain.chain_append, which takes the chain-head lock for each batch, 
 `event_ingest` does. A record that cannot be mapped or normalised is reported with its file,
 line or index and reason, and the others are imported; a batch is stored whole or not at all.
 The event_id of each record comes from the source's id and a digest of the record, so a
-repeated import stores nothing new (chain_append reports those as duplicates).
+repeated import stores nothing new (chain_append reports those as duplicates); an id already
+taken by an event with other content is reported as a conflict with the record's file and
+line, as the API answers 409 for it (apps.events.ingest.event_conflicts).
 """
 from __future__ import annotations
 
@@ -14,9 +16,13 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
+from django.utils import timezone
+
+from apps.events.bulk_load import bulk_appends
 from apps.events.chain import Prepared, chain_append, chain_prepare
+from apps.events.ingest import event_conflicts
 from apps.events.schema import FieldError, is_sensitive, normalize_event
 from apps.importers.formats import FORMATS, format_detect, format_get
 from apps.importers.formats.base import Refused, Skipped
@@ -24,6 +30,10 @@ from apps.importers.read import FileUnreadable, Located, documents
 from apps.rbac.audit_trail import Actor, audit_record
 
 BATCH_SIZE = 1000
+# The reason given for a record whose event_id names another event already stored: nothing of
+# that event is told (it may be another project's).
+_CONFLICT = ("event_id '{event_id}' is already taken by another event with other content (this record imported "
+             "before under another project, or an event sent with this id); not imported")
 # Batches read and mapped ahead of the one being appended.
 AHEAD = 2
 
@@ -55,24 +65,30 @@ class ImportSummary:
     duplicates: int = 0
     skipped: int = 0
     refused: list[Problem] = field(default_factory=list)
+    conflicts: list[Problem] = field(default_factory=list)   # records whose event_id names another stored event
     unreadable: list[Problem] = field(default_factory=list)
     preview: list[dict] = field(default_factory=list)
     dry_run: bool = False
 
     @property
     def problems(self) -> list[Problem]:
-        return self.unreadable + self.refused
+        return self.unreadable + self.refused + self.conflicts
 
     @property
     def ok(self) -> bool:
-        return not self.refused and not self.unreadable
+        return not self.problems
 
     def as_dict(self) -> dict:
         return {
             "format": self.format, "files": self.files, "read": self.read, "imported": self.imported,
             "duplicates": self.duplicates, "skipped": self.skipped, "refused": len(self.refused),
-            "problems": [p.as_dict() for p in self.unreadable + self.refused],
+            "conflicts": len(self.conflicts), "problems": [p.as_dict() for p in self.problems],
         }
+
+
+class _Batch(NamedTuple):
+    events: list[dict]
+    origins: list[tuple[str, str]]   # (file, where) of each event
 
 
 @dataclass
@@ -90,17 +106,22 @@ class _Run:
         self.max_bytes = max_bytes
         self.batch_size, self.preview = batch_size, preview
         self.events: list[dict] = []
+        self.origins: list[tuple[str, str]] = []   # (file, where) of each of self.events
+        # The time normalize_event gives a record without one (the very object: see event_conflicts).
+        self.now = timezone.now()
+        self.stages: dict[str, object] = {}   # format name → its Requests, for formats that have one
 
-    def records(self, name: str, module: ModuleType, pending: list[_Pending]) -> Iterator[list[dict]]:
+    def records(self, name: str, module: ModuleType, pending: list[_Pending]) -> Iterator[_Batch]:
         """Map and normalise a window of raw records; yields each batch as it fills."""
-        select = getattr(module, "select", None)
-        try:
-            left_out = select([p.record for p in pending]) if select else set()
-        except Exception:  # noqa: BLE001 - a selection tripping over hostile records leaves them all in, each mapped (or refused) on its own
-            left_out = set()
-        for index, item in enumerate(pending):
+        stages = self._stages(module)
+        for item in pending:
             self.summary.read += 1
-            if index in left_out:
+            verdict = stages.sort(item.record) if stages else "keep"
+            if stages and stages.dropped:
+                # A request's final stage let go of its started stage, held back from an earlier batch.
+                self.summary.skipped += stages.dropped
+                stages.dropped = 0
+            if verdict == "skip":
                 self.summary.skipped += 1
                 continue
             try:
@@ -111,17 +132,39 @@ class _Run:
             except Refused as error:
                 self.summary.refused.append(Problem(name, item.where, error.reason))
                 continue
-            self.summary.mapped += 1
-            if len(self.summary.preview) < self.preview:
-                self.summary.preview.append(event)
-            if not self.summary.dry_run:
-                self.events.append(event)
-                if len(self.events) >= self.batch_size:
-                    yield self.take()
+            if verdict == "hold":
+                stages.hold(item.record, (event, (name, item.where)))
+                continue
+            yield from self._add(event, (name, item.where))
 
-    def take(self) -> list[dict]:
-        events, self.events = self.events, []
-        return events
+    def _add(self, event: dict, origin: tuple[str, str]) -> Iterator[_Batch]:
+        self.summary.mapped += 1
+        if len(self.summary.preview) < self.preview:
+            self.summary.preview.append(event)
+        if not self.summary.dry_run:
+            self.events.append(event)
+            self.origins.append(origin)
+            if len(self.events) >= self.batch_size:
+                yield self.take()
+
+    def _stages(self, module: ModuleType):
+        """The format's record of request stages for this import (Kubernetes), made on first use."""
+        if not hasattr(module, "Requests"):
+            return None
+        if module.NAME not in self.stages:
+            self.stages[module.NAME] = module.Requests()
+        return self.stages[module.NAME]
+
+    def released(self) -> Iterator[_Batch]:
+        """The events held back until the end of the import (a request seen only at its start)."""
+        for stages in self.stages.values():
+            for event, origin in stages.release():
+                yield from self._add(event, origin)
+
+    def take(self) -> _Batch:
+        batch = _Batch(self.events, self.origins)
+        self.events, self.origins = [], []
+        return batch
 
     def _event(self, module: ModuleType, record) -> dict:
         if not isinstance(record, dict):
@@ -130,7 +173,7 @@ class _Run:
             raw = module.event_from(record)
             if self.project:
                 raw["project"] = self.project
-            event = normalize_event(raw)
+            event = normalize_event(raw, now=self.now)
         except (Refused, Skipped):
             raise
         except FieldError as error:
@@ -181,6 +224,7 @@ def import_run(
     preview: int = 0,
     progress: Callable[[ImportSummary], None] | None = None,
     max_bytes: int | None = None,
+    bulk: bool = False,
     request=None,
     actor: Actor | None = None,
 ) -> ImportSummary:
@@ -190,7 +234,8 @@ def import_run(
     `projects`, a project-limited ingest token's projects, are enforced as event_ingest does.
     With dry_run nothing is stored: the summary counts what would be, and `preview` keeps the
     first mapped events. `max_bytes` bounds each file's size once decompressed (the API and the
-    page set it; a gzip bomb is refused instead of filling memory). The import itself is
+    page set it; a gzip bomb is refused instead of filling memory). `bulk` (the command, for
+    large files) merges the search index's pending list beside the appends. The import itself is
     recorded in the console's audit trail.
     """
     chosen = None
@@ -209,37 +254,57 @@ def import_run(
     else:
         # Reading and mapping the next batch (in a thread) overlaps the database writing this
         # one: chain_append waits on PostgreSQL with the GIL released. The appends stay in
-        # this thread, on its connection and in its transaction.
-        for prepared in _ahead(batches):
-            appended = chain_append(prepared)
-            created = sum(1 for item in appended if not item.duplicate)
-            summary.imported += created
-            summary.duplicates += len(appended) - created
-            if progress:
-                progress(summary)
+        # this thread, on its connection and in its transaction. A bulk import (the command's)
+        # has the search index's pending list merged on another connection meanwhile, off the
+        # chain-head lock (apps.events.bulk_load).
+        with bulk_appends(merge_aside=bulk) as appends:
+            for prepared, origins in _ahead(batches):
+                with appends.appending():
+                    appended = chain_append(prepared)
+                _count(summary, prepared, origins, appended, run.now)
+                if progress:
+                    progress(summary)
     if not dry_run:
         audit_record(
             action="audit.importers.import", request=request, actor=actor,
             outcome="success" if summary.ok else "failure",
             resource_type="import", resource_name=", ".join(summary.files)[:500],
             description=f"imported {summary.imported} events ({summary.duplicates} already stored, "
-                        f"{len(summary.refused) + len(summary.unreadable)} problems) from {len(summary.files) or 'no'} file(s)",
+                        f"{len(summary.problems)} problems) from {len(summary.files) or 'no'} file(s)",
             metadata={k: v for k, v in summary.as_dict().items() if k != "problems"}
-                     | {"problems": [p.as_dict() for p in (summary.unreadable + summary.refused)[:50]]},
+                     | {"problems": [p.as_dict() for p in summary.problems[:50]]},
         )
     return summary
 
 
-def _batches(run: _Run, sources, chosen: ModuleType | None) -> Iterator[Prepared]:
-    """Every batch of every file, made ready for chain_append; unreadable files are noted."""
+def _count(summary: ImportSummary, prepared: Prepared, origins: list[tuple[str, str]], appended, now) -> None:
+    """Count what chain_append did with a batch. After the append's commit, outside the chain-head
+    lock: what chain_append took for a duplicate was not stored, and stored events do not change,
+    so nothing is undone; an event_id already naming other content is refused, as the API
+    answers it 409."""
+    conflicts = set(event_conflicts(prepared.events, appended, now=now))
+    for index in sorted(conflicts):
+        file, where = origins[index]
+        summary.conflicts.append(Problem(file, where, _CONFLICT.format(event_id=appended[index].event_id)))
+    created = sum(1 for item in appended if not item.duplicate)
+    summary.imported += created
+    summary.duplicates += len(appended) - created - len(conflicts)
+
+
+def _batches(run: _Run, sources, chosen: ModuleType | None) -> Iterator[tuple[Prepared, list[tuple[str, str]]]]:
+    """Every batch of every file, made ready for chain_append, with where each event was read;
+    unreadable files are noted."""
     for name, stream in sources:
         try:
-            for events in _file_batches(run, name, stream, chosen):
-                yield chain_prepare(events)
+            for batch in _file_batches(run, name, stream, chosen):
+                yield chain_prepare(batch.events), batch.origins
         except FileUnreadable as error:
             run.summary.unreadable.append(Problem(name, error.where, error.reason + _stored_note(run.summary, name)))
+    for batch in run.released():
+        yield chain_prepare(batch.events), batch.origins
     if run.events:
-        yield chain_prepare(run.take())
+        batch = run.take()
+        yield chain_prepare(batch.events), batch.origins
 
 
 _END = object()
@@ -287,7 +352,7 @@ def _stored_note(summary: ImportSummary, name: str) -> str:
     return "; nothing of this file was imported" if name not in summary.files else ""
 
 
-def _file_batches(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | None) -> Iterator[list[dict]]:
+def _file_batches(run: _Run, name: str, stream: BinaryIO, chosen: ModuleType | None) -> Iterator[_Batch]:
     """The batches of one file. When the file turns unreadable part way (gzip cut short, too
     large once decompressed), the records read before that point are imported like the ones
     of earlier batches, and the problem is raised for the caller to report."""

@@ -22,7 +22,8 @@ def test_an_ingest_token_imports_a_cloudtrail_file_and_a_repeat_stores_nothing(i
     response = _post(ingest_api, "cloudtrail", ADMIN_USER.read_bytes())
     assert response.status_code == 202
     assert response.json() == {"format": "cloudtrail", "files": {"request body": "cloudtrail"}, "read": 3,
-                               "imported": 3, "duplicates": 0, "skipped": 0, "refused": 0, "problems": []}
+                               "imported": 3, "duplicates": 0, "skipped": 0, "refused": 0, "conflicts": 0,
+                               "problems": []}
     again = _post(ingest_api, "auto", ADMIN_USER.read_bytes()).json()
     assert (again["imported"], again["duplicates"]) == (0, 3)
     assert Event.objects.count() == 3
@@ -128,3 +129,13 @@ def test_a_whole_document_too_large_once_decompressed_is_a_400(ingest_api, setti
     assert response.json()["error"].endswith("the file is larger than 80 KiB once decompressed; import it with "
                                              "manage.py import_events; nothing of this file was imported")
     assert Event.objects.count() == 0
+
+
+def test_a_record_whose_id_names_another_projects_event_is_listed_as_a_conflict(ingest_api):
+    assert _post(ingest_api, "cloudtrail", ADMIN_USER.read_bytes(), "?project=first").status_code == 202
+    answer = _post(ingest_api, "cloudtrail", ADMIN_USER.read_bytes(), "?project=second").json()
+    assert (answer["imported"], answer["duplicates"], answer["conflicts"]) == (0, 0, 3)
+    assert [(p["file"], p["where"]) for p in answer["problems"]] == [("request body", f"record {n}") for n in (1, 2, 3)]
+    assert all("already taken by another event" in p["reason"] for p in answer["problems"])
+    assert "first" not in json.dumps(answer["problems"])
+    assert set(Event.objects.values_list("project", flat=True)) == {"first"}

@@ -27,7 +27,7 @@ def test_a_glob_imports_every_matching_file_with_progress_on_stderr(db):
     out, err, error = _command("--format", "cloudtrail", str(STRATUS / "*.json"))
     assert error is None
     assert out.strip() == ("imported 310 events from 35 file(s); 0 already stored, 0 skipped, 0 refused, "
-                           "0 file(s) unreadable")
+                           "0 conflicting, 0 file(s) unreadable")
     assert "read 310  imported 310  duplicates 0  skipped 0  refused 0" in err
     assert Event.objects.count() == 310
 
@@ -68,3 +68,38 @@ def test_bad_arguments_are_named(db, args, message):
     with pytest.raises(CommandError, match=message.replace("*", r"\*")):
         call_command("import_events", *args, stdout=io.StringIO(), stderr=io.StringIO())
     assert Event.objects.count() == 0
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_shows_a_bar_with_the_share_of_the_files_read(tmp_path):
+    from django.core.management.base import OutputWrapper
+
+    from apps.importers.management.commands.import_events import _Progress
+    from apps.importers.run import ImportSummary
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(b"x" * 3000)
+    second.write_bytes(b"y" * 1000)
+    terminal = _Terminal()
+    progress = _Progress(OutputWrapper(terminal), [str(first), str(second)])
+    with open(first, "rb") as a, open(second, "rb") as b:
+        progress.opened(str(first), a)
+        a.read(3000)
+        progress.opened(str(second), b)
+        b.read(0)
+        # 500 records mapped but not yet appended: read, not done.
+        progress(ImportSummary(read=3000, mapped=3000, imported=2000, duplicates=500))
+    line = terminal.getvalue()
+    assert line.startswith("\r[" + "#" * 15 + "." * 9 + "]  62%  read 3,000  imported 2,000  duplicates 500  skipped 0  refused 0")
+    assert "left" in line and not line.endswith("\n")
+
+
+def test_progress_into_a_file_is_whole_lines_without_a_bar_at_the_end(db):
+    out, err, error = _command("--format", "cloudtrail", str(STRATUS / "aws.persistence.*.json"))
+    assert error is None
+    assert "\r" not in err and "[" not in err.splitlines()[-1]
+    assert err.splitlines()[-1].startswith("read 17  imported 17  duplicates 0")

@@ -91,3 +91,51 @@ def test_a_forbidden_request_is_denied(db):
     body = json.dumps(_exec_record(stage="ResponseComplete", responseStatus={"code": 403, "reason": "Forbidden"})).encode()
     import_run([("forbidden.json", io.BytesIO(body))])
     assert Event.objects.get().outcome == "denied"
+
+
+def _lines(*records) -> io.BytesIO:
+    return io.BytesIO("\n".join(json.dumps(record) for record in records).encode())
+
+
+def _request(audit_id: str, stage: str, **changes) -> dict:
+    return _exec_record(auditID=audit_id, stage=stage, **changes)
+
+
+def test_stages_in_different_batches_are_still_one_event_per_request(db):
+    records = [
+        _request("a-1", "RequestReceived"), _request("b-2", "RequestReceived"),
+        _request("a-1", "ResponseStarted"), _request("b-2", "ResponseStarted"),
+        _request("a-1", "ResponseComplete", stageTimestamp="2018-10-26T13:40:00.000000Z"),
+        _request("c-3", "ResponseComplete"),
+        _request("b-2", "Panic", responseStatus={"code": 500}),
+    ]
+    summary = import_run([("stages.jsonl", _lines(*records))], format="kubernetes", batch_size=1)
+    assert (summary.read, summary.imported, summary.skipped) == (7, 3, 4)
+    stored = dict(Event.objects.values_list("request_id", "metadata__stage"))
+    assert stored == {"a-1": "ResponseComplete", "b-2": "Panic", "c-3": "ResponseComplete"}
+
+
+def test_a_request_seen_only_at_its_start_is_imported_once_at_the_end_of_the_import(db):
+    records = [_request("w-1", "ResponseStarted"), _request("d-4", "ResponseComplete"), _request("w-1", "ResponseStarted")]
+    summary = import_run([("watch.jsonl", _lines(*records))], format="kubernetes", batch_size=1)
+    # The same line twice is the same record: stored once, the repeat counted as already stored.
+    assert (summary.read, summary.imported, summary.duplicates, summary.skipped) == (3, 2, 1, 0)
+    assert Event.objects.get(request_id="w-1").metadata["stage"] == "ResponseStarted"
+
+
+@pytest.mark.parametrize("order", ["started file first", "ended file first"])
+def test_stages_in_different_files_of_one_import_are_one_event(db, order):
+    started = ("started.jsonl", _lines(_request("e-5", "RequestReceived"), _request("e-5", "ResponseStarted")))
+    ended = ("ended.jsonl", _lines(_request("e-5", "ResponseComplete", stageTimestamp="2018-10-26T13:41:00.000000Z")))
+    files = [started, ended] if order == "started file first" else [ended, started]
+    summary = import_run(files, format="kubernetes", batch_size=1)
+    assert (summary.read, summary.imported, summary.skipped) == (3, 1, 2)
+    assert Event.objects.get().metadata["stage"] == "ResponseComplete"
+
+
+def test_a_dry_run_counts_one_event_per_request_as_the_import_does(db):
+    records = [_request("f-6", "ResponseStarted"), _request("f-6", "ResponseComplete"), _request("g-7", "ResponseStarted")]
+    summary = import_run([("dry.jsonl", _lines(*records))], format="kubernetes", batch_size=1, dry_run=True, preview=5)
+    assert (summary.mapped, summary.skipped) == (2, 1)
+    assert [event["request_id"] for event in summary.preview] == ["f-6", "g-7"]
+    assert Event.objects.count() == 0

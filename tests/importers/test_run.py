@@ -31,7 +31,7 @@ def test_importing_the_same_files_twice_stores_nothing_new(import_files):
     stored = list(Event.objects.order_by("seq").values_list("event_id", "hash"))
     second = import_files(*_every_sample())
     assert first.imported == 333 and first.duplicates == 0
-    assert (second.imported, second.duplicates) == (0, 333)
+    assert (second.imported, second.duplicates, second.conflicts) == (0, 333, [])
     assert list(Event.objects.order_by("seq").values_list("event_id", "hash")) == stored
     assert chain_verify().valid
 
@@ -176,3 +176,45 @@ def test_a_redacted_secret_does_not_shape_the_event_id(db):
     # Readers see the password redacted; the id does not depend on it, so it cannot be used to test guesses.
     assert (first.imported, second.duplicates) == (1, 1)
     assert Event.objects.get().metadata["requestParameters"]["password"] == "[REDACTED]"
+
+
+def test_a_record_imported_again_under_another_project_is_refused_as_conflicting_naming_file_and_line(db):
+    body = ADMIN_USER.read_bytes()
+    _run("admin.json", body, project="alpha")
+    summary = _run("again.json", body, project="beta")
+    assert (summary.imported, summary.duplicates, len(summary.conflicts), summary.ok) == (0, 0, 3, False)
+    first = summary.conflicts[0]
+    stored_id = Event.objects.order_by("seq").values_list("event_id", flat=True)[0]
+    assert (first.file, first.where) == ("again.json", "record 1")
+    assert first.reason == (f"event_id '{stored_id}' is already taken by another event with other content (this record "
+                            "imported before under another project, or an event sent with this id); not imported")
+    assert set(Event.objects.values_list("project", flat=True)) == {"alpha"}
+
+
+def test_an_id_taken_by_an_event_sent_through_the_api_refuses_only_that_record(db):
+    from apps.events.ingest import event_ingest
+    from apps.importers.formats import cloudtrail
+
+    records = json.loads(ADMIN_USER.read_text())
+    taken = cloudtrail.event_from(records[1])["event_id"]
+    event_ingest([{"event_id": taken, "action": "secret.read", "project": "other-team",
+                   "description": "the other team's own event"}])
+    summary = _run("admin.json", json.dumps(records).encode(), batch_size=2)
+    assert (summary.imported, summary.duplicates) == (2, 0)
+    assert [(p.file, p.where) for p in summary.conflicts] == [("admin.json", "line 1, record 2")]
+    assert "other-team" not in str(summary.conflicts[0]) and "secret" not in str(summary.conflicts[0])
+    assert Event.objects.filter(event_id=taken).get().action == "secret.read"
+    assert chain_verify().valid
+
+
+def test_the_command_lists_conflicting_records_and_exits_with_an_error(db, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "admin.json"
+    path.write_bytes(ADMIN_USER.read_bytes())
+    call_command("import_events", "--quiet", "--project", "alpha", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="3 problem"):
+        call_command("import_events", "--quiet", "--project", "beta", str(path), stdout=out, stderr=err)
+    assert "0 already stored, 0 skipped, 0 refused, 3 conflicting" in out.getvalue()
+    assert f"refused: {path}, record 1: event_id 'cloudtrail:" in err.getvalue()

@@ -25,7 +25,7 @@ from apps.events.schema.nested import (
     _TOP_LEVEL_COLUMNS, _lift_from_details, _lift_from_metadata, _take_actor, _take_request, _take_resource,
 )
 from apps.events.schema.values import (
-    _Event, _ip, _json_value, _pick, _snaked, _tags, _text, _timestamp, is_sensitive,
+    _Event, _ip, _json_value, _pick, _snaked, _tags, _text, _timestamp, is_sensitive, sensitive_keys,
 )
 from apps.events.schema.vocabulary import (
     _ACTION, CATEGORIES, CATEGORY_ALIASES, MAX_SHORT_TEXT, MAX_TEXT, OUTCOMES, REDACTED, RESERVED_ACTION_PREFIX,
@@ -235,6 +235,6 @@ def _finish(fields: dict) -> dict:
 
 __all__ = [
     "CATEGORIES", "CATEGORY_ALIASES", "FieldError", "OUTCOMES", "REDACTED", "RESERVED_ACTION_PREFIX",
-    "RESERVED_CATEGORY", "SEVERITIES", "is_sensitive",
+    "RESERVED_CATEGORY", "SEVERITIES", "is_sensitive", "sensitive_keys",
     "normalize_event", "snake",
 ]

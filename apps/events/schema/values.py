@@ -94,6 +94,12 @@ def is_sensitive(key: str) -> bool:
     return _sensitivity()[key]
 
 
+def sensitive_keys() -> "_Sensitivity":
+    """key → whether it is sensitive, as is_sensitive tells it, for a caller checking many keys
+    (reading the setting once rather than for each key)."""
+    return _sensitivity()
+
+
 def _is_sensitive(key: str, sensitive_keys: tuple[str, ...]) -> bool:
     name = snake(key)
     return any(name == sensitive or name.endswith("_" + sensitive) for sensitive in sensitive_keys)

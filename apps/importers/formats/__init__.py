@@ -7,8 +7,10 @@ A format module has NAME, LABEL, HINT and three functions:
   check that the chosen format is the right one);
 - `event_from(record) -> dict`: the event in the shape `normalize_event` accepts, or
   `Refused(reason)`, or `Skipped(reason)` for a record that is not an event of its own.
-Optionally `select(batch) -> set[int]`: records of a batch to leave out (Kubernetes stages),
-and `CSV = True` with `csv_records(lines)` for a format that also comes as CSV.
+Optionally `Requests`, a class of which each import makes one, told every record before it
+is mapped and able to hold one back until the end of the import (Kubernetes: one event per
+request whatever batches or files its stages fall in), and `CSV = True` for a format that
+also comes as CSV (read.py hands `records` each row as `{"__csv__": row}`).
 Adding a format is one new module and one line below.
 """
 from __future__ import annotations

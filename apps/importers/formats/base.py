@@ -12,7 +12,7 @@ import ipaddress
 import json
 import re
 
-from apps.events.schema import REDACTED, is_sensitive
+from apps.events.schema import REDACTED, sensitive_keys
 
 
 class Refused(Exception):
@@ -36,20 +36,44 @@ def record_digest(record) -> str:
 
     Values under sensitive keys are left out as ingest redacts them (`password`, `token`, ...):
     the event id is shown to every reader of the event, and a digest over a redacted password
-    would let them test guesses of it against the id.
+    would let them test guesses of it against the id. Most records hold no such key: those are
+    only walked to find that out, and encoded as they are (the same text as the redacted copy).
+    The digest is part of every imported event's id, so its text must never change: a repeated
+    import of a file imported by an earlier version would store its records again.
     """
-    text = json.dumps(_redacted(record, 0), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    sensitive = sensitive_keys()
+    if _holds_sensitive(record, 0, sensitive):
+        record = _redacted(record, 0, sensitive)
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
-def _redacted(value, depth: int):
+def _holds_sensitive(value, depth: int, sensitive) -> bool:
+    """Whether _redacted would change anything in `value`."""
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None:
+                continue
+            if isinstance(key, str) and sensitive[key]:
+                return True
+            if isinstance(item, (dict, list)) and _holds_sensitive(item, depth + 1, sensitive):
+                return True
+        return False
+    if isinstance(value, list):
+        return any(isinstance(item, (dict, list)) and _holds_sensitive(item, depth + 1, sensitive) for item in value)
+    return False
+
+
+def _redacted(value, depth: int, sensitive):
     if depth > 64:
         return value
     if isinstance(value, dict):
-        return {key: REDACTED if item is not None and isinstance(key, str) and is_sensitive(key) else _redacted(item, depth + 1)
+        return {key: REDACTED if item is not None and isinstance(key, str) and sensitive[key] else _redacted(item, depth + 1, sensitive)
                 for key, item in value.items()}
     if isinstance(value, list):
-        return [_redacted(item, depth + 1) for item in value]
+        return [_redacted(item, depth + 1, sensitive) for item in value]
     return value
 
 

@@ -2,8 +2,10 @@
 
 One event per request (`auditID`): its `ResponseComplete` stage, or `Panic` (stored as an
 error). A long-running request (exec, attach, watch, port-forward) seen only at
-`ResponseStarted` is imported from that stage; when its `ResponseComplete` is in the same
-batch the started stage is left out. `RequestReceived` alone is not an event (skipped).
+`ResponseStarted` is imported from that stage; `Requests` holds a started stage back until
+the end of the import and leaves it out when the request's final stage turns up, in whatever
+batch or file of the import, before or after it. `RequestReceived` alone is not an event
+(skipped).
 Action: `k8s.<resource>[.<subresource>].<verb>` (`k8s.pods.exec.create`,
 `k8s.clusterrolebindings.create`); outcome from `responseStatus.code` (401/403 denied,
 other 4xx failure, 5xx error) or, without one, the authorization decision annotation.
@@ -37,15 +39,50 @@ def looks_like(record) -> bool:
     return isinstance(record, dict) and "auditID" in record and ("verb" in record or "stage" in record)
 
 
-def select(batch: list) -> set[int]:
-    """Indexes of the records to leave out: a ResponseStarted stage whose request also
-    completed (or panicked) in this batch."""
-    def field(record, name: str) -> str | None:
-        value = record.get(name) if isinstance(record, dict) else None
-        return value if isinstance(value, str) else None  # attacker-controlled: anything but text is nothing
+def _field(record, name: str) -> str | None:
+    value = record.get(name) if isinstance(record, dict) else None
+    return value if isinstance(value, str) and value else None  # attacker-controlled: anything but text is nothing
 
-    finished = {field(r, "auditID") for r in batch if field(r, "stage") in _FINAL} - {None}
-    return {i for i, r in enumerate(batch) if field(r, "stage") == "ResponseStarted" and field(r, "auditID") in finished}
+
+class Requests:
+    """The stages of the requests of one import, so that each request gives one event.
+
+    `sort` is told every record before it is mapped: a final stage is kept (and a started
+    stage of the same request held back earlier is let go: `dropped` counts those); a started
+    stage is skipped when its request already ended in this import, else held back (`hold`)
+    until the end, when `release` gives back the ones whose request never ended. Memory: the
+    ids of the requests that ended (some 100 bytes each) and the held started stages.
+    """
+
+    KEEP, SKIP, HOLD = "keep", "skip", "hold"
+
+    def __init__(self) -> None:
+        self.ended: set[str] = set()
+        self.waiting: dict[str, list] = {}
+        self.dropped = 0
+
+    def sort(self, record) -> str:
+        audit_id, stage = _field(record, "auditID"), _field(record, "stage")
+        if audit_id is None:
+            return self.KEEP
+        if stage in _FINAL:
+            self.ended.add(audit_id)
+            self.dropped += len(self.waiting.pop(audit_id, ()))
+            return self.KEEP
+        if stage == "ResponseStarted":
+            return self.SKIP if audit_id in self.ended else self.HOLD
+        return self.KEEP
+
+    def hold(self, record, item) -> None:
+        """Keep `item` (what the run will import) back until the end of the import. A started
+        stage read twice is held twice, and the chain stores the same record once."""
+        self.waiting.setdefault(_field(record, "auditID"), []).append(item)
+
+    def release(self) -> list:
+        """The held items of requests that never ended, in the order their requests were first read."""
+        items = [item for held in self.waiting.values() for item in held]
+        self.waiting = {}
+        return items
 
 
 def event_from(record: dict) -> dict:
