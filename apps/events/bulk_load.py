@@ -39,7 +39,8 @@ MERGE_MEMORY = "64MB"
 # The helper's pause when the list is empty.
 IDLE_SECONDS = 0.2
 
-_CLEAN = f"SELECT gin_clean_pending_list('{SEARCH_INDEX}'::regclass)"
+# The owner's function of events 0016 (the console's role may not merge an index it does not own).
+_CLEAN = "SELECT audit_search_merge_pending()"
 
 
 class _Merger(threading.Thread):
@@ -71,9 +72,9 @@ def _conninfo() -> dict:
 
 
 def _may_merge() -> bool:
-    """gin_clean_pending_list takes the index's owner (or a member of its role)."""
+    """Whether the search index is there and this role may merge its list (events 0016's function)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass(%s)",
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL AND has_function_privilege('audit_search_merge_pending()', 'EXECUTE')",
                        [SEARCH_INDEX])
         row = cursor.fetchone()
     return bool(row and row[0])
@@ -106,7 +107,7 @@ def bulk_appends(*, merge_aside: bool = True) -> Iterator[BulkAppends]:
     """
     if not merge_aside or connection.in_atomic_block or not _may_merge():
         # Inside a caller's transaction (a test's) each append is not a transaction of its own;
-        # a role that does not own the index may not merge its list. Appends are made as usual.
+        # without the index or the function, nothing to merge with. Appends are made as usual.
         yield BulkAppends(None)
         return
     merger = _Merger(_conninfo())
