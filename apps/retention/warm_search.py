@@ -96,3 +96,13 @@ def warm_rows(*, files: list[str], condition: Q, limit: int, newest_first: bool)
         f"SELECT * FROM read_parquet(?) WHERE seq IN (SELECT unnest(?::BIGINT[])) "
         f"ORDER BY occurred_at {direction}, seq {direction}", params=[chosen, seqs]).to_arrow_table()
     return WarmResult(total, rows)
+
+
+def warm_count(*, files: list[str], condition: Q) -> int:
+    """How many archived events of `files` match `condition` (no visibility rule: the caller's
+    condition is all). Raises Untranslatable."""
+    if not files:
+        return 0
+    where, params = q_sql(condition)
+    return _connection().sql(f"SELECT count(*) FROM read_parquet(?) WHERE {where}",
+                             params=[files, *params]).fetchall()[0][0]
