@@ -17,9 +17,12 @@ searchable in place, as the issue says.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.db import transaction
 from django.db.models import Q, Value
@@ -136,8 +139,6 @@ def _archive_page_fast(*, principal, condition: Q, limit, offset, order, start, 
 
 def warm_events(rows) -> list[dict]:
     """Segment rows (Arrow, as warm_rows reads them) as Event field values."""
-    import json
-
     if rows.num_rows == 0:
         return []
     events = []
@@ -151,9 +152,6 @@ def warm_events(rows) -> list[dict]:
 
 def _confirmed(principal, condition: Q, rows, seqs: set[int]) -> bool:
     """Whether PostgreSQL's visibility rule and condition keep every archived row in `seqs`."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     chosen = rows.filter(pc.is_in(rows.column("seq"), value_set=pa.array(sorted(seqs), pa.int64())))
     with transaction.atomic():
         archive_table_create()

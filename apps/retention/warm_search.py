@@ -35,10 +35,10 @@ _local = threading.local()
 
 def _connection() -> duckdb.DuckDBPyConnection:
     """One in-memory DuckDB per thread (a connection is not shared between threads), on
-    two threads: the console's server shares its cores with PostgreSQL."""
+    two threads and 1 GB at most: the console's server shares its machine with PostgreSQL."""
     connection = getattr(_local, "connection", None)
     if connection is None:
-        connection = duckdb.connect(":memory:", config={"threads": 2})
+        connection = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": "1GB"})
         _local.connection = connection
     return connection
 
