@@ -12,3 +12,8 @@ class RetentionConfig(AppConfig):
         from apps.retention.verify import archives_check
 
         archive_check_register(archives_check)
+        # The viewer's "include archive" (it may not import this app): apps.search.archive.
+        from apps.retention.archive_search import archive_page
+        from apps.search.archive import archive_reader_register
+
+        archive_reader_register(archive_page)

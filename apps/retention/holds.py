@@ -8,9 +8,11 @@ event that an active hold matches keeps its file past its delete age.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.events.query import QueryError, parse_query
@@ -20,6 +22,8 @@ from apps.retention.models import ArchivedEvent, LegalHold, Segment
 from apps.retention.policies import PolicyError
 from apps.retention.segments import segment_table_read, warm_path
 from apps.retention.storage import cold_storage
+from apps.retention.warm_search import warm_count
+from apps.retention.warm_sql import Untranslatable
 
 
 def hold_list_active(now=None) -> list[LegalHold]:
@@ -70,6 +74,67 @@ def _segment_table(segment: Segment):
         local = Path(directory) / "segment.parquet"
         cold_storage().get(segment.cold_key, local)
         return segment_table_read(local)
+
+
+@dataclass
+class HeldCounts:
+    """What the active legal holds keep from deletion at the next run: the archived events they
+    match in segments past their policy's delete age (whose files the run would otherwise
+    delete), per hold and per policy (an event two holds match counts once for its policy)."""
+
+    per_hold: dict[int, int] = field(default_factory=dict)
+    per_policy: dict[int, int] = field(default_factory=dict)
+    segments_per_hold: dict[int, int] = field(default_factory=dict)
+
+
+def held_counts(now=None) -> HeldCounts:
+    """HeldCounts for the policy preview and the status page. Counted in the segment files with
+    DuckDB (warm_search.warm_count over the hold's query); a query it does not translate is
+    counted in PostgreSQL over the segments loaded one by one."""
+    from apps.retention.policies import cutoffs, policy_list
+
+    now = now or timezone.now()
+    active = hold_list_active(now)
+    counts = HeldCounts()
+    if not active:
+        return counts
+    conditions = {hold.pk: parse_query(hold.query, now=now) for hold in active}
+    anyone = Q(*conditions.values(), _connector=Q.OR)
+    with tempfile.TemporaryDirectory() as directory:
+        for policy in policy_list():
+            due = Segment.objects.filter(policy=policy, state__in=[Segment.State.WARM, Segment.State.COLD],
+                                         newest_at__lt=cutoffs(policy, now)["delete"]).order_by("first_seq")
+            files = [_segment_file(segment, directory) for segment in due]
+            if not files:
+                continue
+            counts.per_policy[policy.pk] = _count(files, anyone)
+            for pk, condition in conditions.items():
+                per_file = [_count([path], condition) for path in files]
+                counts.per_hold[pk] = counts.per_hold.get(pk, 0) + sum(per_file)
+                counts.segments_per_hold[pk] = counts.segments_per_hold.get(pk, 0) + sum(1 for n in per_file if n)
+    return counts
+
+
+def _segment_file(segment: Segment, directory: str) -> str:
+    path = warm_path(segment.file_name)
+    if path.exists():
+        return str(path)
+    local = Path(directory) / f"segment-{segment.pk}.parquet"
+    cold_storage().get(segment.cold_key, local)
+    return str(local)
+
+
+def _count(files: list[str], condition) -> int:
+    try:
+        return warm_count(files=files, condition=condition)
+    except Untranslatable:
+        total = 0
+        for path in files:
+            with transaction.atomic():
+                archive_table_create()
+                archive_table_load(segment_table_read(Path(path)))
+                total += ArchivedEvent.objects.filter(condition).count()
+        return total
 
 
 def segment_held_by(segment: Segment, holds: list[LegalHold]) -> list[LegalHold]:

@@ -1,8 +1,9 @@
 """A retention run: hot → warm → cold → deleted, in batches, resumable at any point.
 
 For each batch of events past their hot days (one policy at a time, in seq order):
-1. the segment row is created (WRITING) and the Parquet file written whole;
-2. the file is read back and held to its signed manifest (segments.segment_file_check);
+1. the segment row is created (WRITING) and the Parquet file written whole, read back and
+   compared with what was written (segments.segment_prepare, in a worker thread);
+2. the file is held to its signed manifest (size, SHA-256, signature, rows);
 3. in one transaction the chain stubs are written and the segment becomes VERIFIED;
 4. segment_purge removes the events from the table (the segment becomes WARM);
 then segments past their warm days are copied to cold storage, checked there, and leave the
@@ -17,6 +18,7 @@ still there loses it, and unreported segments are reported by the next record.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,8 +34,8 @@ from apps.retention.models import RetentionPolicy, RetentionRun, Segment
 from apps.retention.policies import cutoffs, policy_case_sql, policy_list
 from apps.retention.purge import segment_purge
 from apps.retention.segments import (
-    SELECT_LIST, manifest_for, manifest_sidecar_write, manifest_sign, segment_file_check, segment_file_write,
-    sidecar_path, table_from_csv, warm_path,
+    SELECT_LIST, csv_seq_bounds, manifest_for, manifest_sidecar_write, manifest_sign, segment_file_check,
+    segment_file_seal_check, segment_prepare, segment_table_check, sidecar_path, warm_path,
 )
 from apps.retention.storage import cold_storage
 
@@ -99,89 +101,97 @@ def segments_recover() -> None:
                 Segment.objects.filter(pk=segment.pk).update(restored_until=None)
 
 
-def _copy_batch(policy: RetentionPolicy, case_sql: str, case_params: list, before, limit: int):
-    """The next batch of the policy's events past `before`, as an Arrow table, and the WHERE
-    clause (with its parameters) that selects exactly those rows, for their stubs.
+def _copy_batch(case_sql: str, case_params: list, policy: RetentionPolicy, before, after: int, limit: int
+                ) -> tuple[bytes, int]:
+    """The CSV of the policy's next `limit` events past `before` with a seq above `after`, in seq
+    order (SELECT_LIST), and how many rows it holds (COPY's own count).
 
-    The batch's last seq is found first from the narrow seq column alone; the rows are then
-    read in primary-key order up to it. Ordering the wide rows themselves (ORDER BY seq LIMIT
-    over the COPY's select list) sorted them on disk: measured 12% of COPY's rate at 200,000
-    events against 28% at 30,000.
+    The rows are read in primary-key order with sorting switched off, so PostgreSQL walks the
+    seq index and stops at the limit: a sort of the wide rows (ORDER BY seq LIMIT over the
+    COPY's select list) spilled to disk (measured 12% of COPY's rate at 200,000 events).
     """
-    where = f"occurred_at < %s AND {case_sql} = %s"
-    params = [before, *case_params, policy.pk]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SELECT max(seq) FROM (SELECT seq FROM audit_event WHERE {where} ORDER BY seq LIMIT %s) s",
-                       [*params, limit])
-        upto = cursor.fetchone()[0]
-        if upto is None:
-            return None, None
-        where, params = f"{where} AND seq <= %s", [*params, upto]
         cursor.execute("SET LOCAL enable_sort = off")
-        chunks = []
-        with cursor.cursor.copy(f"COPY (SELECT {SELECT_LIST} FROM audit_event WHERE {where} ORDER BY seq)"
-                                " TO STDOUT (FORMAT csv)", params) as copy:
-            for chunk in copy:
-                chunks.append(bytes(chunk))
-    return table_from_csv(b"".join(chunks)), (where, params)
+        with cursor.cursor.copy(
+                f"COPY (SELECT {SELECT_LIST} FROM audit_event WHERE seq > %s AND occurred_at < %s AND {case_sql} = %s"
+                " ORDER BY seq LIMIT %s) TO STDOUT (FORMAT csv)", [after, before, *case_params, policy.pk, limit]) as copy:
+            data = b"".join(copy)
+        return data, cursor.cursor.rowcount
 
 
 def _archive_policy(run: RetentionRun, policy: RetentionPolicy, now) -> None:
+    """Archive the policy's events past their hot days, batch by batch, as a pipeline: while a
+    worker thread writes and reads back batch N's file (segment_prepare, in pyarrow), this
+    thread's connection reads batch N+1, then writes batch N's stubs and purges it. Every
+    database step stays on this thread's connection (and transaction), in the order of the
+    module docstring; only the file's work runs beside it."""
     case_sql, case_params = policy_case_sql(policy_list())
     before = cutoffs(policy, now)["hot"]
     batch = settings.RETENTION_BATCH
-    while True:
-        table, selection = _copy_batch(policy, case_sql, case_params, before, batch)
-        if table is None or table.num_rows == 0:
-            return
-        segment_archive(policy, table, selection)
-        RetentionRun.objects.filter(pk=run.pk).update(
-            archived_events=F("archived_events") + table.num_rows,
-            segments_written=F("segments_written") + 1)
-        if table.num_rows < batch:
-            return
+    after = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="retention-segment") as worker:
+        pending = None
+        while True:
+            data, count = _copy_batch(case_sql, case_params, policy, before, after, batch)
+            started = None
+            if count:
+                first, after = csv_seq_bounds(data)
+                segment = _segment_start(policy, first, after)
+                started = (segment, worker.submit(segment_prepare, data, warm_path(segment.file_name), segment.pk))
+                del data
+            if pending is not None:
+                _segment_finish(run, *pending)
+            pending = started
+            if count < batch:
+                if pending is not None:
+                    _segment_finish(run, *pending)
+                return
 
 
-def segment_archive(policy: RetentionPolicy, table, selection: tuple[str, list]) -> Segment:
-    """Write, check, stub and purge one batch of events (steps 1-4 of the module docstring).
-    `selection`: the WHERE clause and parameters that selected the batch's rows."""
-    seqs = table.column("seq")
-    first, last = seqs[0].as_py(), seqs[-1].as_py()
+def _segment_start(policy: RetentionPolicy, first: int, last: int) -> Segment:
+    """Step 1: the segment row (WRITING), before its file exists, so a killed run's file is found."""
     segment = Segment.objects.create(policy=policy, first_seq=first, last_seq=last, file_name="")
     segment.file_name = f"policy-{policy.pk}/{first:012d}-{last:012d}-s{segment.pk}.parquet"
     Segment.objects.filter(pk=segment.pk).update(file_name=segment.file_name)
+    return segment
+
+
+def _segment_finish(run: RetentionRun, segment: Segment, prepared: Future) -> None:
+    """Steps 2-4 for a segment whose file segment_prepare has written and read back: the signed
+    manifest, the file held to it, the stubs, the purge."""
+    prepared = prepared.result()
+    table = prepared.table
     path = warm_path(segment.file_name)
-    sha256, size = segment_file_write(table, path)
-    manifest = manifest_for(segment, sha256=sha256, size=size, table=table)
+    manifest = manifest_for(segment, sha256=prepared.sha256, size=prepared.size, table=table)
     segment.manifest, segment.signature, segment.key_id = manifest, manifest_sign(manifest), manifest["key_id"]
     manifest_sidecar_write(path, manifest, segment.signature)
-    segment.sha256, segment.size, segment.count = sha256, size, table.num_rows
+    segment.sha256, segment.size, segment.count = prepared.sha256, prepared.size, table.num_rows
     segment.first_prev_hash = table.column("prev_hash")[0].as_py()
     segment.last_hash = table.column("hash")[-1].as_py()
     segment.oldest_at = _parse(manifest["oldest_at"])
     segment.newest_at = _parse(manifest["newest_at"])
-    # Read back: equal to what was written, and every row's hash recomputed from the file for
-    # small segments, about 256 spread over a large one (verify_chain --with-archives
-    # recomputes them all).
-    segment_file_check(segment, path, written=table, every=max(1, table.num_rows // 256))
+    # The file as it lies now against the signed manifest (size, SHA-256, signature), and the
+    # rows read back from it (segment_prepare compared them with what was written): their seq
+    # range, count and end hashes, every row's hash recomputed for small segments, about 256
+    # spread over a large one (verify_chain --with-archives recomputes them all).
+    segment_file_seal_check(segment, path)
+    segment_table_check(segment, table, every=max(1, table.num_rows // 256))
     _stage("written", segment)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            # The rows the batch was read from (they cannot have changed: the table refuses UPDATE).
-            where, params = selection
-            cursor.execute(
-                "INSERT INTO audit_chain_stub (seq, hash, prev_hash, occurred_at, segment_id)"
-                f" SELECT seq, hash, prev_hash, occurred_at, %s FROM audit_event WHERE {where}",
-                [segment.pk, *params],
-            )
-            if cursor.rowcount != table.num_rows:
-                raise RuntimeError(f"segment {segment.pk}: {cursor.rowcount} stubs for {table.num_rows} events")
+            # The stubs come from the batch as read; the delete trigger holds each removed row
+            # to its stub (same seq and hashes), so a stub that does not match stops the purge.
+            with cursor.cursor.copy("COPY audit_chain_stub (seq, hash, prev_hash, occurred_at, segment_id) FROM STDIN") as copy:
+                copy.write(prepared.stubs)
+            if cursor.cursor.rowcount != table.num_rows:
+                raise RuntimeError(f"segment {segment.pk}: {cursor.cursor.rowcount} stubs for {table.num_rows} events")
         segment.state = Segment.State.VERIFIED
         segment.save()
     _stage("verified", segment)
     segment_purge(segment)
     _stage("purged", segment)
-    return segment
+    RetentionRun.objects.filter(pk=run.pk).update(archived_events=F("archived_events") + table.num_rows,
+                                                  segments_written=F("segments_written") + 1)
 
 
 def _parse(text: str):

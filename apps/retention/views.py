@@ -21,8 +21,16 @@ from apps.retention.status import run_next, runs_recent, tier_status
 @require_GET
 @requires(VIEW_RETENTION, audit_action="audit.retention.view")
 def retention_index(request: HttpRequest) -> HttpResponse:
+    held = holds_module.held_counts()
+    preview = policy_preview()
+    for row in preview:
+        row["held"] = held.per_policy.get(row["policy"].pk, 0)
+    holds = holds_module.hold_list()
+    for hold in holds:
+        hold.held_events = held.per_hold.get(hold.pk)
+        hold.held_segments = held.segments_per_hold.get(hold.pk, 0)
     return render(request, "retention/index.html", {
-        "tiers": tier_status(), "preview": policy_preview(), "holds": holds_module.hold_list(),
+        "tiers": tier_status(), "preview": preview, "holds": holds,
         "lock": VaultLock.objects.first(), "runs": runs_recent(), "next_run": run_next(),
         "segments": Segment.objects.select_related("policy").exclude(state=Segment.State.WRITING).order_by("-first_seq")[:20],
         "can_manage": request.user.has_perm(MANAGE_RETENTION), "restore_form": RestoreForm(),

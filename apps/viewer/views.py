@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from apps.search import activity as activity_choice, reads, shape
+from apps.search.archive import archive_reader
+from apps.search.params import MAX_OFFSET
 from apps.search.scope_notes import scope_note
 from apps.viewer import shape as viewer_shape
 from apps.search import cursors
@@ -48,14 +50,25 @@ def event_list(request: HttpRequest) -> HttpResponse:
     page = None
     # By default the events systems sent; the console's own trail on request (apps.search.activity).
     activity, condition = activity_choice.activity_condition(params, filterset.condition)
-    if filterset.is_valid():
+    # "Include archive": warm (archived) events too, through the reader the retention app
+    # registers (apps.search.archive), paged by offset; archived rows are marked.
+    reader = archive_reader()
+    include_archive = reader is not None and params.get("archive") == "1"
+    offset = next_offset = None
+    if filterset.is_valid() and include_archive:
+        offset = _offset(params.get("offset"))
+        found = reader(principal=request.user, condition=condition, limit=PAGE_SIZE, offset=offset, order=order)
+        page = reads.Page(events=found.events, total=found.total, total_is_exact=True, next_cursor=None, order=order)
+        if offset + len(found.events) < found.total:
+            next_offset = offset + len(found.events)
+    elif filterset.is_valid():
         try:
             page = reads.event_page(principal=request.user, limit=PAGE_SIZE, filters=condition, order=order,
                                     cursor=params.get("cursor") or None, before=params.get("before") or None)
         except cursors.BadCursor:
             return redirect(reverse("events:list") + "?" + viewer_querystring(request.GET))
     histogram = facets = None
-    if page is not None:
+    if page is not None and not include_archive:
         # The shape of the whole search (not of the page): matches over time, top values.
         span = viewer_shape.time_span(filterset, principal=request.user, condition=condition)
         if span is not None:
@@ -71,11 +84,13 @@ def event_list(request: HttpRequest) -> HttpResponse:
     audit_record(request=request, action="audit.events.list", resource_type="event_list",
                  description=f"{request.user.get_username()} listed events",
                  metadata={"query": request.GET.dict(), "activity": activity, "returned": len(page.events) if page else 0,
-                           "total": page.total if page else 0, "valid": page is not None})
+                           "total": page.total if page else 0, "valid": page is not None,
+                           "include_archive": include_archive})
     template = "events/event_list.html"
     if _partial(request, "results"):
         template += "#results"
-    link_params = request.GET
+    link_params = request.GET.copy()
+    link_params.pop("offset", None)  # only the archive's pager sets it, below
     context = {
         "filterset": filterset, "form": filterset.form, "page": page, "order": order,
         "columns": [COLUMNS_BY_KEY[key] for key in columns], "column_keys": columns, "all_columns": COLUMNS,
@@ -102,8 +117,21 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "save_qs": viewer_querystring(params, drop=("cursor", "before", "saved", "owner")),
         "sort_qs": {o: viewer_querystring(link_params, sort=o) for o in reads.ORDERS},
         "paged": bool(params.get("cursor") or params.get("before")),
+        "archive_available": reader is not None, "include_archive": include_archive,
     }
+    if include_archive and page is not None:
+        context["next_qs"] = next_offset is not None and viewer_querystring(link_params, offset=next_offset)
+        context["prev_qs"] = offset > 0 and viewer_querystring(link_params, offset=max(0, offset - PAGE_SIZE) or None)
+        context["paged"] = offset > 0
     return render(request, template, context)
+
+
+def _offset(value) -> int:
+    """The archive pager's offset: a whole number from 0 to MAX_OFFSET; anything else is 0."""
+    try:
+        return min(max(int(value or 0), 0), MAX_OFFSET)
+    except ValueError:
+        return 0
 
 
 # Examples for the query help, from the seeds' documentation (CloudPi and Cloud Digit).

@@ -90,3 +90,32 @@ def test_an_administrator_sets_a_policy_and_runs_retention_now(page: Page, live_
     expect(page.locator("td", has_text="archived")).to_have_count(5)
     page.screenshot(path=str(SCREENSHOTS / "retention_archive_search.png"), full_page=True)
     assert page.evaluate("window.pwned") is None
+
+
+def test_the_events_page_includes_the_archive_when_asked_marking_archived_rows(page: Page, live_server, settings,
+                                                                                tmp_path, personas_with_passwords):
+    from apps.retention.models import RetentionPolicy
+    from apps.retention.runs import retention_run
+
+    settings.RETENTION_ROOT = tmp_path / "archive"
+    old = (timezone.now() - timedelta(days=40)).isoformat()
+    event_ingest([{"event_id": f"old-{n}", "action": "resource.delete", "timestamp": old, "actor": {"id": "bob"},
+                   "resource": {"type": "vps", "id": f"vm-{n}"}, "description": "<b>deleted</b> a server"}
+                  for n in range(3)]
+                 + [{"event_id": "new-1", "action": "resource.delete", "actor": {"id": "bob"}}])
+    RetentionPolicy.objects.filter(is_default=True).update(hot_days=30, warm_days=3650, cold_months=0)
+    assert retention_run().archived_events == 3
+
+    page.goto(f"{live_server.url}/events/?range=all&q=actor:bob")
+    page.get_by_label("Username").fill("sam")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".event-row")).to_have_count(1)  # the hot table alone
+    page.get_by_label("Include archive").check()
+    expect(page.locator(".event-row")).to_have_count(4)
+    expect(page.locator(".event-row.archived .badge-archived")).to_have_count(3)
+    assert "archive=1" in page.url
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "events_include_archive.png"), full_page=True)
+    page.get_by_label("Include archive").uncheck()
+    expect(page.locator(".event-row")).to_have_count(1)

@@ -88,3 +88,32 @@ def test_each_run_writes_a_signed_checkpoint_and_an_audit_event_saying_what_move
     ((actor, metadata, _),) = _audit("audit.retention.run")
     summary = json.loads(metadata)
     assert [item["count"] for item in summary["to_warm"]] == [2] and summary["deleted"] == []
+
+
+def test_the_policy_preview_and_the_status_page_show_what_each_hold_keeps_from_deletion(people, aged, browser_for,
+                                                                                         settings):
+    from apps.rbac.audit_trail import Actor
+    from apps.retention.holds import hold_create, held_counts
+
+    settings.RETENTION_BATCH = 2
+    aged(("demo.thing.do", 10), ("demo.thing.do", 10), actor="mallory")
+    aged(("demo.thing.do", 10), ("demo.thing.do", 10), ("demo.thing.do", 10), actor="bob")
+    RetentionPolicy.objects.filter(is_default=True).update(hot_days=1, warm_days=5, cold_months=0)
+    admin = Actor.system("test")
+    narrow = hold_create(actor=admin, name="Mallory", query="actor:mallory", reason="case 1", owner="legal")
+    wide = hold_create(actor=admin, name="Both", query="actor:mallory OR actor:bob", reason="case 2", owner="legal")
+    assert held_counts().per_hold == {}  # nothing archived yet: the holds keep nothing from deletion
+    retention_run()
+
+    counts = held_counts()
+    assert counts.per_hold == {narrow.pk: 2, wide.pk: 5}
+    assert counts.segments_per_hold == {narrow.pk: 1, wide.pk: 3}
+    default = RetentionPolicy.objects.get(is_default=True)
+    assert counts.per_policy == {default.pk: 5}  # an event both holds match counts once
+
+    page = browser_for("compliance").get("/retention/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "2 events <span class=\"muted\">in 1 segment</span>" in text
+    assert "5 events <span class=\"muted\">in 3 segments</span>" in text
+    assert page.context["preview"][0]["held"] == 5
