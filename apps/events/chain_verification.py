@@ -14,6 +14,7 @@ half would need the other's private details.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -23,6 +24,8 @@ from apps.events.chain import (
     _COLUMNS, _SORTED_FIELDS, CONTENT_FIELDS, GENESIS, checkpoint_signature_valid, content_of, event_hash, hash_label,
 )
 from apps.events.models import Checkpoint
+
+logger = logging.getLogger(__name__)
 
 # --- verification --------------------------------------------------------------------------
 
@@ -196,11 +199,12 @@ def chain_verify(*, from_seq: int | None = None, to_seq: int | None = None, work
         checkpoint_hashes = {row[0]: bytes(row[1]) for row in cursor.fetchall()}
 
         parts = verify_parts(end - start + 1, workers) if outermost else 1
+        walk = None
         if parts > 1:
             # The parts read on connections of their own, from this transaction's snapshot.
             cursor.execute("SELECT pg_export_snapshot()")
             walk = _verify_parallel(cursor.fetchone()[0], start, end, expected_prev, checkpoint_hashes, parts)
-        else:
+        if walk is None:  # one part, or a child process died (killed, out of memory): the walk is made here
             walk = _RangeWalk(start, end, expected_prev, checkpoint_hashes).run(connection.connection)
         if walk.bad_seq is not None:
             return result.fail(walk.bad_seq, walk.reason)
@@ -308,7 +312,7 @@ def _connection_parameters() -> dict:
 
 
 def _verify_parallel(snapshot: str, start: int, end: int, anchor: bytes, checkpoint_hashes: dict[int, bytes],
-                     parts: int) -> _RangeWalk:
+                     parts: int) -> _RangeWalk | None:
     """Verify start..end in `parts` child processes, all reading the exported `snapshot`.
 
     Part k starts from the stored hash of the event before it, the last event of part k-1,
@@ -319,6 +323,7 @@ def _verify_parallel(snapshot: str, start: int, end: int, anchor: bytes, checkpo
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     size = -(-(end - start + 1) // parts)
     ranges = [(first, min(first + size - 1, end)) for first in range(start, end + 1, size)]
@@ -326,8 +331,14 @@ def _verify_parallel(snapshot: str, start: int, end: int, anchor: bytes, checkpo
     jobs = [(params, snapshot, first, last, anchor if first == start else None,
              {seq: digest for seq, digest in checkpoint_hashes.items() if first <= seq <= last})
             for first, last in ranges]
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("fork")) as pool:
-        walks = list(pool.map(_verify_part, jobs))
+    try:
+        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("fork")) as pool:
+            walks = list(pool.map(_verify_part, jobs))
+    except BrokenProcessPool:
+        # A child ended without an answer (killed, out of memory; a fork taken while another
+        # thread held a lock can do it too): the caller walks the range in this process.
+        logger.warning("a verification process died; verifying #%s..#%s in one process", start, end)
+        return None
     whole = _RangeWalk(start, end, anchor, checkpoint_hashes)
     for walk in walks:
         if walk.bad_seq is not None:

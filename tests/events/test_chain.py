@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from datetime import datetime, timezone as dt_timezone
 
@@ -290,6 +291,18 @@ def test_a_long_walk_reads_one_snapshot_while_writers_append(short_walks_are_lon
     assert not errors, errors
     assert results and all(result["valid"] for result in results), [r for r in results if not r["valid"]][:2]
     assert chain_verify(workers=3).checked == 40 + 12 * 7
+
+
+def _part_that_dies(job):
+    os._exit(1)  # as a verification child killed by the kernel (out of memory) would end
+
+
+def test_a_verification_process_that_dies_leaves_the_walk_to_one_process_not_a_failure(short_walks_are_long,
+                                                                                    monkeypatch):
+    event_ingest(make_events(40))
+    monkeypatch.setattr(chain_verification, "_verify_part", _part_that_dies)
+    result = chain_verify(workers=3)
+    assert result.valid and result.checked == 40
 
 
 # --- append-only at the database ---------------------------------------------------------------
