@@ -60,6 +60,12 @@ def run(bench):
         out = Path(directory) / "result.json"
         env = {**bench.env, "RETENTION_ROOT": str(Path(directory) / "archive"),
                "RETENTION_COLD_URL": (Path(directory) / "cold").as_uri(), "RETENTION_BATCH": "100000"}
+        if TEMPLATE:
+            # The copy's checkpoints are signed with its builder's key (bench/query.py's for the
+            # query bench's databases, else RETBENCH_TEMPLATE_KEY); verify_chain needs the same.
+            from query import QBENCH_SIGNING_KEY
+
+            env["AUDIT_SIGNING_KEY"] = os.environ.get("RETBENCH_TEMPLATE_KEY", QBENCH_SIGNING_KEY)
         bench.log("retention: measuring COPY TO STDOUT and the archive run")
         subprocess.run([bench.python, str(Path(__file__)), "measure", str(out)], cwd=ROOT, env=env, check=True)
         result = json.loads(out.read_text())
@@ -84,8 +90,8 @@ def run(bench):
         f"({result['segment_bytes'] / result['table_bytes'] * 100:.1f}% of the table) |",
         f"| chain stubs left (table + index) | {result['stub_bytes'] / 1e6:,.1f} MB |",
         f"| verify_chain --with-archives after the run | {result['verify']} in {result['verify_s']:.1f} s |",
-        f"| include-archive search, first page of the last 7 days ({result['search_total']:,} events), 3 runs |"
-        f" {', '.join(f'{x:.2f}' for x in result['search_s'])} s (the week's rows of the segments that hold any loaded per search) |",
+        f"| include-archive search (archive_page), first page of the last 7 days ({result['search_total']:,} events), 3 runs |"
+        f" {', '.join(f'{x:.2f}' for x in result['search_s'])} s |",
     ])
     if warm:
         body += "\n\n" + _warm_body(warm)
@@ -95,9 +101,10 @@ def run(bench):
                "segment bytes", 1.0, 5.0, unit="x"),
     ]
     if warm:
-        worst = max(case["p95"] for case in warm["searches"].values())
-        targets.append(Target(f"retention: warm search first page, {warm['warm_events']:,} warm events, worst p95",
-                              1.0, "seconds at p95 (target: under 1 s)", worst, 1.0, unit="x"))
+        worst = max(case["p95"] for case in warm["searches"].values()) * 1000
+        targets.append(Target(f"retention: warm search first page over {warm['warm_events']:,} warm events: "
+                              "1 s against the worst p95", 1000.0, "worst p95 of the three searches", worst, 1.0,
+                              unit="ms"))
     return Section("Retention: archiving to warm segments, warm search", body, targets)
 
 
