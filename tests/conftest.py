@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import TransactionTestCase
 
+from apps.events.db_roles import connection_close
 from apps.rbac.tokens import token_issue
 from tests.factories import ApiClient, as_owner
 
@@ -40,21 +41,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
     options = connection.settings_dict["OPTIONS"]
     before = options.get("options")
     if role:
-        _reconnect(connection)
+        connection_close(connection)
         options["options"] = f"{before or ''} -c role={role}".strip()
     yield
     if role:
-        _reconnect(connection)
+        connection_close(connection)
         if before is None:
             options.pop("options", None)
         else:
             options["options"] = before
-
-
-def _reconnect(connection) -> None:
-    connection.close()
-    if connection.pool is not None:
-        connection.close_pool()
 
 
 def _teardown_bypassing_append_only(self):

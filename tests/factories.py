@@ -17,6 +17,7 @@ from django.db import DatabaseError, connection
 from django.test import Client
 from psycopg import sql as psycopg_sql
 
+from apps.events.db_roles import connection_close
 from apps.events.models import Event
 from apps.rbac.models import Role, RoleAssignment
 
@@ -168,16 +169,14 @@ def owner_login() -> Iterator[None]:
         return
     options = connection.settings_dict["OPTIONS"]
     before = options.get("options")
-    connection.close()
-    connection.close_pool()
+    connection_close(connection)
     options["options"] = (before or "").replace(f"-c role={role}", "").strip() or None
     if options["options"] is None:
         del options["options"]
     try:
         yield
     finally:
-        connection.close()
-        connection.close_pool()
+        connection_close(connection)
         if before is not None:
             options["options"] = before
 

@@ -55,7 +55,7 @@ class Receiver:
                 self.wfile.write(answer)
 
             def log_message(self, *args):
-                pass
+                pass  # the tests read what was received, not the server's request log
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"

@@ -111,18 +111,19 @@ def connected_as(connection, credentials: dict | None) -> Iterator[None]:
     saved = {key: connection.settings_dict.get(key) for key in keys}
     options = connection.settings_dict.setdefault("OPTIONS", {})
     saved_role = options.pop("assume_role", None)
-    _close(connection)
+    connection_close(connection)
     connection.settings_dict.update({key: credentials.get(key, saved[key]) for key in keys})
     try:
         yield
     finally:
-        _close(connection)
+        connection_close(connection)
         connection.settings_dict.update(saved)
         if saved_role:
             options["assume_role"] = saved_role
 
 
-def _close(connection) -> None:
+def connection_close(connection) -> None:
+    """Close `connection` and its pool, so that the next use connects afresh with its settings."""
     connection.close()
     close_pool = getattr(connection, "close_pool", None)
     if close_pool is not None:

@@ -80,7 +80,7 @@ class Cluster:
         try:
             self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
         except subprocess.CalledProcessError:
-            pass
+            pass  # the cluster is already stopped: only its folder is left to remove
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -122,7 +122,7 @@ def _wait_for(condition, seconds: float) -> None:
             if condition():
                 return
         except httpx.TransportError:
-            pass
+            pass  # not serving yet (or again): asked again until the deadline
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.3)
